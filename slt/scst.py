@@ -1,0 +1,162 @@
+"""Rewards, baselines and the self-critical (SCST) policy-gradient loss (SLT_REFERENCE section 3).
+
+This module never runs a tracker: it takes per-frame IoUs and recorded logits/actions as tensors.
+
+Notation: M trajectories, L tracked frames per trajectory (the init frame is not tracked), N sequences.
+A sequence's *return* is a scalar computed from its per-frame IoUs; its *advantage* (what SLT calls the
+reward) is the sampled trajectory's return minus a baseline. SLT = ``mean_iou`` return with the ``greedy``
+baseline: ``R_i = mean_t IoU(sampled_i,t) - mean_t IoU(greedy_i,t)`` over the sequence's valid frames.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+
+def valid_mask(lengths: Tensor, num_frames: int) -> Tensor:
+    """``(...)`` numbers of valid tracked frames -> ``(..., num_frames)`` bool, True on frames ``t < lengths``."""
+    return torch.arange(num_frames, device=lengths.device) < lengths[..., None]
+
+
+def _masked_mean(values: Tensor, lengths: Tensor) -> Tensor:
+    mask = valid_mask(lengths, values.shape[-1]).to(values.dtype)
+    return (values * mask).sum(-1) / lengths.to(values.dtype).clamp(min=1)
+
+
+def mean_iou_return(ious: Tensor, lengths: Tensor) -> Tensor:
+    """SLT's return: ``(..., L)`` IoUs, lengths broadcastable to ``(...)`` -> ``(...)`` mean IoU over the valid frames (0 for a trajectory with none)."""
+    return _masked_mean(ious, lengths)
+
+
+def floored_iou_return(ious: Tensor, lengths: Tensor) -> Tensor:
+    """TRAS-style return (Dunnhofer et al.): per-frame ``r = 2 * floor_0.05(IoU) - 1`` if ``IoU >= 0.5`` else ``-1``.
+
+    IoU is floored to a multiple of 0.05 and mapped to ``[-1, 1]`` (IoU 1 -> 1, IoU 0.5 -> 0), every frame
+    below IoU 0.5 scores -1; the return is the mean over valid frames. ``(M, L) -> (M,)``.
+    """
+    floored = torch.floor(ious / 0.05 + 1e-6) * 0.05
+    per_frame = torch.where(ious >= 0.5, 2.0 * floored - 1.0, torch.full_like(ious, -1.0))
+    return _masked_mean(per_frame, lengths)
+
+
+def success_auc_return(ious: Tensor, lengths: Tensor) -> Tensor:
+    """Per-trajectory area under the OPE success curve, in ``[0, 1]``: ``(M, L) -> (M,)``.
+
+    Mean over the 21 thresholds ``0, 0.05, ..., 1`` of the fraction of valid frames with IoU strictly above
+    the threshold (the LaSOT/OTB convention, as :func:`slt.metrics.auc` but not in percent).
+    """
+    thr = torch.linspace(0.0, 1.0, 21, dtype=ious.dtype, device=ious.device)
+    above = (ious[..., None] > thr).to(ious.dtype)
+    return _masked_mean(above.mean(-1), lengths)
+
+
+RETURNS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "mean_iou": mean_iou_return,
+    "floored_iou": floored_iou_return,
+    "success_auc": success_auc_return,
+}
+
+
+def greedy_baseline(sampled: Tensor, greedy: Tensor | None) -> Tensor:
+    """SCST: the greedy trajectory's return is the baseline of every sampled trajectory of its sequence."""
+    if greedy is None:
+        raise ValueError("the 'greedy' baseline needs the greedy trajectories' returns")
+    return greedy.expand_as(sampled)
+
+
+def mean_of_samples_baseline(sampled: Tensor, greedy: Tensor | None) -> Tensor:
+    """DRLT-style baseline: for ``(S, N)`` sampled returns, the mean of the *other* S-1 samples of each sequence.
+
+    Leave-one-out keeps the estimator unbiased. Needs ``S >= 2`` sampled trajectories per sequence.
+    """
+    if sampled.dim() != 2 or sampled.shape[0] < 2:
+        raise ValueError(
+            f"the 'mean_of_samples' baseline needs (S, N) returns with S >= 2 samples, got {tuple(sampled.shape)}"
+        )
+    count = sampled.shape[0]
+    return (sampled.sum(0, keepdim=True) - sampled) / (count - 1)
+
+
+def no_baseline(sampled: Tensor, greedy: Tensor | None) -> Tensor:
+    """Plain REINFORCE: baseline 0."""
+    return torch.zeros_like(sampled)
+
+
+BASELINES: dict[str, Callable[[Tensor, Tensor | None], Tensor]] = {
+    "greedy": greedy_baseline,
+    "mean_of_samples": mean_of_samples_baseline,
+    "none": no_baseline,
+}
+
+
+def advantages(
+    sampled_iou: Tensor,
+    greedy_iou: Tensor | None,
+    lengths: Tensor,
+    *,
+    reward: str = "mean_iou",
+    baseline: str = "greedy",
+) -> Tensor:
+    """Per-sequence advantages of sampled trajectories.
+
+    ``sampled_iou``: ``(N, L)`` or ``(S, N, L)`` (S sampled trajectories per sequence); ``greedy_iou``:
+    ``(N, L)`` or None (only the ``greedy`` baseline needs it); ``lengths``: ``(N,)`` valid tracked frames.
+    Returns ``(N,)`` or ``(S, N)``: ``return(sampled) - baseline``.
+    """
+    if reward not in RETURNS:
+        raise ValueError(f"unknown reward {reward!r}; expected one of {sorted(RETURNS)}")
+    if baseline not in BASELINES:
+        raise ValueError(f"unknown baseline {baseline!r}; expected one of {sorted(BASELINES)}")
+    to_return = RETURNS[reward]
+    sampled = to_return(sampled_iou, lengths)
+    greedy = None if greedy_iou is None else to_return(greedy_iou, lengths)
+    return sampled - BASELINES[baseline](sampled, greedy)
+
+
+def sequence_rewards(sampled_iou: Tensor, greedy_iou: Tensor, lengths: Tensor) -> Tensor:
+    """SLT's reward: ``(N, L)`` sampled and greedy per-frame IoUs, ``(N,)`` valid tracked frames -> ``(N,)``.
+
+    ``R_i = mean_{t < n_i} IoU(sampled_i,t) - mean_{t < n_i} IoU(greedy_i,t)``; frames ``t >= n_i`` (padding)
+    are ignored; 0 when both trajectories are identical. No discount, whitening or clipping (as official).
+    """
+    return advantages(sampled_iou, greedy_iou, lengths, reward="mean_iou", baseline="greedy")
+
+
+DENOMINATORS = ("all", "valid")
+
+
+def scst_loss(
+    logits: Tensor,
+    actions: Tensor,
+    rewards: Tensor,
+    mask: Tensor | None = None,
+    *,
+    denominator: str = "all",
+) -> Tensor:
+    """SCST policy-gradient loss, a scalar.
+
+    ``logits``: ``(M, K)`` policy logits recomputed with gradients on the recorded inputs (same shaping as in
+    exploration); ``actions``: ``(M,)`` sampled candidate indices; ``rewards``: ``(M,)`` the advantage of the
+    sequence each sample belongs to (constant); ``mask``: ``(M,)`` bool, False on padded samples.
+
+    ``loss = sum_n mask_n * (-rewards_n * log_softmax(logits_n)[actions_n]) / D`` where D is
+
+    * ``"all"`` (default, official): M, the number of samples *including* padded ones;
+    * ``"valid"``: the number of unmasked samples (the true mean over real samples).
+
+    Gradient w.r.t. ``logits_n``: ``-rewards_n * (onehot(actions_n) - softmax(logits_n)) * mask_n / D``.
+    """
+    if denominator not in DENOMINATORS:
+        raise ValueError(f"unknown denominator {denominator!r}; expected one of {DENOMINATORS}")
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, actions[:, None].long()).squeeze(-1)
+    per_sample = -rewards.detach().to(logp.dtype) * logp
+    if mask is not None:
+        per_sample = per_sample * mask.to(logp.dtype)
+    if denominator == "all":
+        count = per_sample.shape[0]
+    else:
+        count = per_sample.shape[0] if mask is None else int(mask.sum())
+    return per_sample.sum() / max(count, 1)

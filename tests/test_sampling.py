@@ -1,0 +1,184 @@
+"""slt.sampling: sequential (SS) and random-interval (SA) clips, and the SequenceSampler."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from slt import sampling
+
+
+class MemoryDataset:
+    """A dataset in the PyTracking protocol whose frames are tiny arrays holding their frame id."""
+
+    def __init__(self, visibles, name="memory", video=True, bad_frames=()):
+        self.visibles = [np.asarray(v, dtype=bool) for v in visibles]
+        self.name, self.video, self.bad_frames = name, video, set(bad_frames)
+
+    def get_name(self):
+        return self.name
+
+    def is_video_sequence(self):
+        return self.video
+
+    def get_num_sequences(self):
+        return len(self.visibles)
+
+    def __len__(self):
+        return len(self.visibles)
+
+    def get_sequence_name(self, seq_id):
+        return f"seq{seq_id}"
+
+    def get_sequence_info(self, seq_id):
+        n = len(self.visibles[seq_id])
+        bbox = torch.tensor([[float(i), 0.0, 10.0, 10.0] for i in range(n)])
+        visible = torch.from_numpy(self.visibles[seq_id])
+        return {"bbox": bbox, "valid": torch.ones(n, dtype=torch.bool), "visible": visible}
+
+    def get_frames(self, seq_id, frame_ids, anno=None):
+        anno = anno or self.get_sequence_info(seq_id)
+        for f in frame_ids:
+            if (seq_id, f) in self.bad_frames:
+                raise OSError(f"cannot read frame {f}")
+        frames = [np.full((4, 4, 3), f, dtype=np.uint8) for f in frame_ids]
+        annos = {k: [v[f] for f in frame_ids] for k, v in anno.items()}
+        return frames, annos, {"object_class_name": "thing"}
+
+
+def visible_pattern(n, seed):
+    return np.random.default_rng(seed).random(n) > 0.3
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_sequential_clips_are_increasing_visible_frames(seed):
+    visible = visible_pattern(120, seed)
+    rng = np.random.default_rng(seed)
+    template, ids = sampling.sequential_clip(visible, 16, max_gap=30, rng=rng)
+    assert len(ids) == 16 and visible[template]
+    assert all(visible[i] for i in ids)
+    vis_ids = np.flatnonzero(visible)
+    start = int(np.searchsorted(vis_ids, ids[0]))
+    real = vis_ids[start : start + 16].tolist()  # consecutive visible frames ...
+    assert ids == real + [real[-1]] * (16 - len(real))  # ... then the last repeated at the video end
+    assert all(b > a for a, b in zip(real, real[1:]))
+    assert template <= ids[0] <= template + 30
+
+
+def test_sequential_clip_duplicates_the_last_frame_at_the_video_end():
+    visible = np.zeros(30, dtype=bool)
+    visible[[0, 3, 5]] = True
+    template, ids = sampling.sequential_clip(visible, 6, max_gap=-1, rng=np.random.default_rng(0))
+    assert ids[0] == template
+    assert ids[-1] == 5 and ids.count(5) == 6 - ids.index(5)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_interval_gaps_are_at_most_max_interval_visible_frames(seed):
+    visible = visible_pattern(300, seed)
+    template, ids = sampling.random_interval_clip(visible, 24, max_interval=5, max_gap=50,
+                                                  rng=np.random.default_rng(seed))
+    assert len(ids) == 24 and visible[template]
+    vis_ids = np.flatnonzero(visible).tolist()
+    positions = [vis_ids.index(i) for i in ids]
+    steps = np.diff(positions)
+    last_real = len(steps) if steps.all() else int(np.argmin(steps))  # end padding repeats the last id
+    assert (steps[:last_real] >= 1).all() and (steps[:last_real] <= 5).all()
+    assert (steps[last_real:] == 0).all()
+
+
+def test_random_interval_uses_larger_steps_than_sequential():
+    visible = np.ones(400, dtype=bool)
+    rng = np.random.default_rng(3)
+    spans = [np.diff(sampling.random_interval_clip(visible, 10, 4, -1, rng)[1]).mean() for _ in range(50)]
+    assert 2.0 < np.mean(spans) < 3.0  # uniform over 1..4
+
+
+def test_clips_of_videos_with_one_or_no_visible_frame():
+    one = np.zeros(10, dtype=bool)
+    one[4] = True
+    template, ids = sampling.sequential_clip(one, 5, 3, np.random.default_rng(0))
+    assert template == 4 and ids == [4] * 5
+    template, ids = sampling.random_interval_clip(one, 5, 3, 3, np.random.default_rng(0))
+    assert template == 4 and ids == [4] * 5
+    with pytest.raises(sampling.ClipError, match="no visible frame"):
+        sampling.sequential_clip(np.zeros(10, dtype=bool), 5, 3, np.random.default_rng(0))
+    with pytest.raises(sampling.ClipError, match="no visible frame"):
+        sampling.random_interval_clip(np.zeros(10, dtype=bool), 5, 3, 3, np.random.default_rng(0))
+
+
+def test_clip_of_video_shorter_than_clip_length():
+    template, ids = sampling.sequential_clip(np.ones(3, dtype=bool), 8, 5, np.random.default_rng(0))
+    assert len(ids) == 8 and ids[:3] == [template, template + 1, template + 2][: 3 - template] + ids[3 - template:3]
+    assert max(ids) == 2
+
+
+def test_sampler_gives_clips_with_documented_keys_and_shapes():
+    data = MemoryDataset([visible_pattern(100, s) for s in range(4)])
+    sampler = sampling.SequenceSampler([data], samples_per_epoch=10, num_frames=8, max_gap=20,
+                                       frame_sample_mode="random_interval", interval_prob=0.5, seed=7)
+    sample = sampler[3]
+    assert sample["search_images"].shape == (8, 4, 4, 3)
+    assert sample["search_annos"].shape == (8, 4) and sample["template_annos"].shape == (4,)
+    assert sample["search_visible"].all()
+    # frames carry their id: images, boxes and ids agree
+    assert sample["search_images"][:, 0, 0, 0].tolist() == sample["frame_ids"].tolist()
+    assert sample["search_annos"][:, 0].tolist() == sample["frame_ids"].astype(float).tolist()
+    assert sample["dataset"] == "memory" and sample["search_class"] == "thing" and sample["num_frames"] == 8
+
+
+def test_sampler_is_deterministic_per_index_and_epoch():
+    data = MemoryDataset([visible_pattern(100, s) for s in range(6)])
+    a = sampling.SequenceSampler([data], num_frames=8, seed=1)
+    b = sampling.SequenceSampler([data], num_frames=8, seed=1)
+    assert np.array_equal(a[5]["frame_ids"], b[5]["frame_ids"])
+    assert a[5]["sequence"] == b[5]["sequence"]
+    ids_epoch0 = [tuple(a[i]["frame_ids"]) for i in range(10)]
+    a.set_epoch(1)
+    assert ids_epoch0 != [tuple(a[i]["frame_ids"]) for i in range(10)]
+
+
+def test_sampler_image_datasets_give_static_clips():
+    images = MemoryDataset([np.ones(1, dtype=bool)] * 3, name="coco", video=False)
+    sample = sampling.SequenceSampler([images], num_frames=5, seed=0)[0]
+    assert sample["frame_ids"].tolist() == [0] * 5
+    assert (sample["search_images"] == sample["search_images"][0]).all()
+
+
+def test_sampler_dataset_probabilities():
+    a = MemoryDataset([np.ones(60, dtype=bool)], name="a")
+    b = MemoryDataset([np.ones(60, dtype=bool)] * 9, name="b")
+    sampler = sampling.SequenceSampler([a, b], p_datasets=[3, 1], num_frames=4, samples_per_epoch=400, seed=0)
+    share_a = np.mean([sampler[i]["dataset"] == "a" for i in range(400)])
+    assert 0.68 < share_a < 0.82
+    proportional = sampling.SequenceSampler([a, b], num_frames=4, seed=0)
+    assert np.allclose(proportional.p_datasets, [0.1, 0.9])
+
+
+def test_sampler_never_loops_forever_on_unusable_videos():
+    short = MemoryDataset([np.ones(5, dtype=bool)] * 3)
+    with pytest.raises(sampling.ClipError, match="no sequence"):
+        sampling.SequenceSampler([short], num_frames=8, max_tries=20)[0]
+    with pytest.raises(sampling.ClipError, match="no sequences"):
+        sampling.SequenceSampler([MemoryDataset([])], num_frames=8)
+    with pytest.raises(sampling.ClipError, match="no sequences"):
+        sampling.SequenceSampler([MemoryDataset([])], p_datasets=[1.0], num_frames=8)[0]
+
+
+def test_sampler_redraws_after_a_data_fault_and_raises_past_the_bound(caplog):
+    good = np.ones(60, dtype=bool)
+    flaky = MemoryDataset([good, good], bad_frames={(0, f) for f in range(60)})
+    sampler = sampling.SequenceSampler([flaky], num_frames=4, seed=0, max_tries=50)
+    with caplog.at_level(logging.WARNING, logger="slt.sampling"):
+        samples = [sampler[i] for i in range(5)]
+    assert all(s["sequence"] == "seq1" for s in samples)
+    assert sampler.faults > 0 and "seq0" in caplog.text and "cannot read frame" in caplog.text
+    broken = MemoryDataset([good], bad_frames={(0, f) for f in range(60)})
+    with pytest.raises(OSError, match="cannot read frame"):
+        sampling.SequenceSampler([broken], num_frames=4, max_tries=3)[0]
+
+
+def test_list_collate_transposes_without_stacking():
+    batch = sampling.list_collate([{"a": 1, "b": np.zeros(2)}, {"a": 2, "b": np.zeros(3)}])
+    assert batch["a"] == [1, 2] and [b.shape for b in batch["b"]] == [(2,), (3,)]
