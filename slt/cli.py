@@ -1,0 +1,88 @@
+"""The ``slt`` command line: ``slt --version``, ``slt make-data``, ``slt demo``, ``slt train``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import slt
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _make_data(args: argparse.Namespace) -> int:
+    from slt.data.synthetic import SyntheticConfig, write_dataset
+
+    config = SyntheticConfig(height=args.size, width=args.size, num_frames=args.frames)
+    root = write_dataset(args.out, args.layout, num_videos=args.videos, num_frames=args.frames, seed=args.seed,
+                         config=config, progress=not args.no_progress)
+    logging.getLogger("slt").info("wrote %d %s videos of %d frames to %s", args.videos, args.layout, args.frames, root)
+    sys.stdout.write(f"{root}\n")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from slt.demo import DemoOptions, run_demo
+
+    result = run_demo(DemoOptions(out=args.out, seed=args.seed, device=args.device, quick=args.quick,
+                                  progress=not args.no_progress))
+    sys.stdout.write(f"\nHeld-out synthetic videos, one-pass evaluation (percent):\n{result.table()}\n\n")
+    for name, path in result.files.items():
+        sys.stdout.write(f"{name:>16}: {path}\n")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from slt.reference.cli import train
+
+    return train(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slt", description=(slt.__doc__ or "").splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"slt {slt.__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    make = sub.add_parser("make-data", help="write synthetic videos in a real dataset layout")
+    make.add_argument("--layout", choices=("got10k", "lasot", "vot"), required=True)
+    make.add_argument("--out", type=Path, required=True, help="output folder")
+    make.add_argument("--videos", type=int, default=20, help="number of videos (default 20)")
+    make.add_argument("--frames", type=int, default=100, help="frames per video (default 100)")
+    make.add_argument("--size", type=int, default=160, help="frame side in pixels (default 160)")
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--no-progress", action="store_true")
+    make.set_defaults(run=_make_data)
+
+    demo = sub.add_parser("demo", help="train a tracker frame-level, then with SLT, and compare them")
+    demo.add_argument("--out", type=Path, default=Path("slt_out"), help="output folder (default ./slt_out)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default cpu)")
+    demo.add_argument("--quick", action="store_true", help="a small run for tests (about 2 minutes)")
+    demo.add_argument("--no-progress", action="store_true")
+    demo.set_defaults(run=_demo)
+
+    train = sub.add_parser("train", help="train the reference tracker (frame-level or SLT) on a dataset")
+    from slt.reference.cli import add_train_arguments
+
+    add_train_arguments(train)
+    train.set_defaults(run=_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

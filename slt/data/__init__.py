@@ -1,0 +1,27 @@
+"""Dataset readers (raw GOT-10k, LaSOT, TrackingNet, VOT layouts), image I/O and synthetic videos.
+
+Readers follow PyTracking's ``ltr.dataset`` protocol (see :class:`slt.data.base.SequenceDataset`).
+"""
+
+from slt.data.base import DataError, SequenceDataset
+from slt.data.got10k import Got10k
+from slt.data.image import read_rgb, write_jpeg
+from slt.data.lasot import Lasot
+from slt.data.synthetic import SyntheticConfig, SyntheticVideo, generate_video, write_dataset
+from slt.data.trackingnet import TrackingNet
+from slt.data.vot import VOTSequences
+
+__all__ = [
+    "DataError",
+    "Got10k",
+    "Lasot",
+    "SequenceDataset",
+    "SyntheticConfig",
+    "SyntheticVideo",
+    "TrackingNet",
+    "VOTSequences",
+    "generate_video",
+    "read_rgb",
+    "write_dataset",
+    "write_jpeg",
+]

@@ -1,0 +1,140 @@
+"""Training recipes of the reference tracker: frame-level pre-training (FLT) and SLT fine-tuning.
+
+Both run through :class:`slt.runner.Runner` (resumable, checkpointed). Settings are plain dataclasses, read
+like PyTracking settings files: data -> sampler -> network -> actor -> optimizer -> loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from slt.reference.actor import ReferenceSLTActor
+from slt.reference.flt import FLTActor, FLTConfig, PairSampler
+from slt.reference.model import NetConfig, ReferenceSiamRPN
+from slt.reference.tracker import ReferenceTracker, TrackerParams
+from slt.rollout import explore
+from slt.runner import RunConfig, Runner
+from slt.sampling import SequenceSampler
+from slt.update import UpdateConfig, slt_update
+
+
+@dataclass(frozen=True)
+class FLTRecipe:
+    """Frame-level training: Adam, ``steps`` steps of ``batch_size`` pairs."""
+
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    frame_range: int = 50
+    neg_prob: float = 0.2
+    flt: FLTConfig = FLTConfig()
+
+
+@dataclass(frozen=True)
+class SLTRecipe:
+    """SLT fine-tuning: ``num_seq`` clips of ``num_frames`` frames per step (N and T), Adam.
+
+    ``slt_weight=0`` turns the reward term off (the "+SS" control: box loss on explored crops only).
+    Sampling follows PySOT's SLT config (random-interval clips with probability 0.5, max interval 7, the
+    template taken at the clip start).
+    """
+
+    steps: int = 200
+    num_seq: int = 8
+    num_frames: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    slt_weight: float = 1.0
+    box_weight: float = 1.0
+    frame_sample_mode: str = "random_interval"
+    interval_prob: float = 0.5
+    max_interval: int = 7
+    max_gap: int = -1
+    tracker: TrackerParams = TrackerParams()
+    update: UpdateConfig = UpdateConfig(chunk_size=64, grad_clip=10.0)
+
+
+@dataclass
+class RunOptions:
+    """Where and how a recipe runs."""
+
+    out_dir: Path
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    seed: int = 0
+    checkpoint_every: int = 50
+    keep: int = 3
+    resume: bool = True
+    progress: bool = True
+    tensorboard: bool = True
+    num_workers: int = 0
+
+
+def build_model(device: torch.device | str = "cpu", seed: int = 0, config: NetConfig = NetConfig()) -> ReferenceSiamRPN:
+    """A freshly initialised reference network (deterministic for ``seed``)."""
+    torch.manual_seed(seed)
+    return ReferenceSiamRPN(config).to(device)
+
+
+def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+
+def _run_config(steps: int, batch_size: int, opts: RunOptions) -> RunConfig:
+    return RunConfig(steps=steps, batch_size=batch_size, checkpoint_every=opts.checkpoint_every, keep=opts.keep,
+                     num_workers=opts.num_workers, tensorboard=opts.tensorboard, progress=opts.progress)
+
+
+def run_flt(
+    model: ReferenceSiamRPN, datasets: Sequence[Any], recipe: FLTRecipe, opts: RunOptions, name: str = "flt"
+) -> list[dict[str, float]]:
+    """Frame-level training of ``model`` in place; returns the per-step history."""
+    torch.manual_seed(opts.seed)
+    sampler = PairSampler(datasets, samples_per_epoch=recipe.steps * recipe.batch_size,
+                          frame_range=recipe.frame_range, neg_prob=recipe.neg_prob, seed=opts.seed)
+    actor = FLTActor(model, config=recipe.flt)
+    optimizer = _optimizer(model, recipe.lr, recipe.weight_decay)
+    runner = Runner(name, opts.out_dir, model, optimizer, _run_config(recipe.steps, recipe.batch_size, opts))
+
+    def step(batch: dict[str, list[Any]]) -> dict[str, float]:
+        model.train()
+        loss, stats = actor(batch)
+        optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return {**stats, "skipped": 1}
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        optimizer.step()
+        return {**stats, "grad_norm": float(grad_norm), "skipped": 0}
+
+    history = runner.run(sampler, step, resume=opts.resume)
+    model.eval()
+    return history
+
+
+def run_slt(
+    model: ReferenceSiamRPN, datasets: Sequence[Any], recipe: SLTRecipe, opts: RunOptions, name: str = "slt"
+) -> list[dict[str, float]]:
+    """SLT fine-tuning of ``model`` in place (exploration and update in eval mode, BatchNorm frozen, as the
+    official loops); returns the per-step history (reward, greedy and sampled mIoU, losses, grad norm)."""
+    torch.manual_seed(opts.seed)
+    sampler = SequenceSampler(
+        datasets, samples_per_epoch=recipe.steps * recipe.num_seq, num_frames=recipe.num_frames,
+        max_gap=recipe.max_gap, frame_sample_mode=recipe.frame_sample_mode, max_interval=recipe.max_interval,
+        interval_prob=recipe.interval_prob, seed=opts.seed,
+    )
+    tracker = ReferenceTracker(model, recipe.tracker)
+    actor = ReferenceSLTActor(model, recipe.tracker, slt_weight=recipe.slt_weight, box_weight=recipe.box_weight)
+    optimizer = _optimizer(model, recipe.lr, recipe.weight_decay)
+    runner = Runner(name, opts.out_dir, model, optimizer, _run_config(recipe.steps, recipe.num_seq, opts))
+
+    def step(batch: dict[str, list[Any]]) -> dict[str, float]:
+        model.eval()
+        rollout = explore(tracker, batch)
+        return slt_update(actor, model.parameters(), optimizer, rollout, recipe.update)
+
+    return runner.run(sampler, step, resume=opts.resume)

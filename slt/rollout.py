@@ -1,0 +1,187 @@
+"""Exploration: track every clip twice (greedy and sampled) and record what the SCST update needs.
+
+A rollout runs a *batched tracker* -- any object with
+
+* ``batch_init(template_images, template_boxes, init_boxes, copies) -> template record`` (a tensor whose first
+  dimension is N, e.g. the template crops), and
+* ``batch_track(frames, action_mode, generator) -> TrackStep``
+
+-- over N clips with ``copies=2`` rows per clip under ``torch.inference_mode()``. It never computes a loss
+(:mod:`slt.scst` and the trainers do). Boxes are ``xywh`` image pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from slt.boxes import box_iou_xywh
+
+
+@dataclass
+class TrackStep:
+    """One frame of ``B`` trajectories, as a batched tracker reports it.
+
+    ``boxes`` (B, 4) xywh image pixels; ``actions`` (B,) chosen candidate indices; ``crops`` (B, 3, S, S) the
+    search crops the decision was made on (uint8 to keep records compact); ``regions`` (B, 4) those crops'
+    squares ``x0, y0, side, side`` in image pixels; ``extras`` per-row tensors the update needs to rebuild the
+    exploration logits (e.g. PySOT's ``penalty`` (B, K)).
+    """
+
+    boxes: Tensor
+    actions: Tensor
+    crops: Tensor
+    regions: Tensor
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+
+class BatchTracker(Protocol):
+    def batch_init(
+        self, template_images: Sequence[np.ndarray], template_boxes: Tensor, init_boxes: Tensor, copies: int = 2
+    ) -> Tensor: ...
+
+    def batch_track(
+        self, frames: Sequence[np.ndarray], action_mode: str = "half", generator: torch.Generator | None = None
+    ) -> TrackStep: ...
+
+
+@dataclass
+class Rollout:
+    """Greedy and sampled trajectories of N clips of T frames (L = T - 1 tracked frames).
+
+    ``boxes`` (2, N, L, 4) xywh, ``iou`` (2, N, L) with the ground truth (index 0 greedy, 1 sampled);
+    ``lengths`` (N,) valid tracked frames; and, for the *sampled* trajectories only, frame-major records:
+    ``actions`` (L, N), ``crops`` (L, N, 3, S, S) uint8, ``gt_in_crop`` (L, N, 4) xywh in crop pixels (NaN where
+    the frame has no valid ground truth), ``extras`` name -> (L, N, ...); ``templates`` (N, ...) the template
+    record of ``batch_init``.
+    """
+
+    boxes: Tensor
+    iou: Tensor
+    lengths: Tensor
+    actions: Tensor
+    crops: Tensor
+    gt_in_crop: Tensor
+    extras: dict[str, Tensor]
+    templates: Tensor
+
+    @property
+    def greedy_iou(self) -> Tensor:
+        return self.iou[0]
+
+    @property
+    def sampled_iou(self) -> Tensor:
+        return self.iou[1]
+
+    def samples(self, rewards: Tensor) -> "Samples":
+        """Flatten the sampled records frame-major into ``L * N`` training samples with per-sample rewards."""
+        steps, seqs = self.actions.shape
+        frame = torch.arange(steps, device=self.lengths.device)[:, None]
+        mask = (frame < self.lengths[None, :]).reshape(-1)
+        seq = torch.arange(seqs, device=self.lengths.device).repeat(steps)
+        return Samples(
+            sequence=seq,
+            actions=self.actions.reshape(-1),
+            crops=self.crops.reshape(-1, *self.crops.shape[2:]),
+            gt_in_crop=self.gt_in_crop.reshape(-1, 4),
+            extras={k: v.reshape(-1, *v.shape[2:]) for k, v in self.extras.items()},
+            rewards=rewards.to(self.lengths.device)[seq],
+            mask=mask,
+            templates=self.templates,
+        )
+
+
+@dataclass
+class Samples:
+    """M recorded samples of the sampled trajectories (frame-major), ready for chunked updates.
+
+    ``sequence`` (M,) index of the clip each sample came from (into ``templates``), ``actions`` (M,),
+    ``crops`` (M, 3, S, S) uint8, ``gt_in_crop`` (M, 4) xywh crop pixels (NaN: no ground truth), ``extras``,
+    ``rewards`` (M,) the sequence's advantage, ``mask`` (M,) False on padded frames, ``templates`` (N, ...).
+    """
+
+    sequence: Tensor
+    actions: Tensor
+    crops: Tensor
+    gt_in_crop: Tensor
+    extras: dict[str, Tensor]
+    rewards: Tensor
+    mask: Tensor
+    templates: Tensor
+
+    def __len__(self) -> int:
+        return int(self.actions.shape[0])
+
+    def chunks(self, size: int) -> Iterator["Samples"]:
+        """Consecutive chunks of at most ``size`` samples (``size <= 0``: one chunk)."""
+        size = len(self) if size <= 0 else size
+        for start in range(0, len(self), size):
+            part = slice(start, start + size)
+            yield Samples(
+                sequence=self.sequence[part], actions=self.actions[part], crops=self.crops[part],
+                gt_in_crop=self.gt_in_crop[part], extras={k: v[part] for k, v in self.extras.items()},
+                rewards=self.rewards[part], mask=self.mask[part], templates=self.templates,
+            )
+
+    def to(self, device: torch.device | str) -> "Samples":
+        return Samples(
+            sequence=self.sequence.to(device), actions=self.actions.to(device), crops=self.crops.to(device),
+            gt_in_crop=self.gt_in_crop.to(device), extras={k: v.to(device) for k, v in self.extras.items()},
+            rewards=self.rewards.to(device), mask=self.mask.to(device), templates=self.templates.to(device),
+        )
+
+
+def gt_in_crop(gt: Tensor, regions: Tensor, crop_size: int) -> Tensor:
+    """Ground truth ``(B, 4)`` xywh image pixels -> xywh in the pixels of crops of ``regions`` ``(B, 4)``."""
+    scale = crop_size / regions[:, 2:3]
+    return torch.cat(((gt[:, :2] - regions[:, :2]) * scale, gt[:, 2:] * scale), dim=1)
+
+
+def explore(
+    tracker: BatchTracker,
+    batch: dict[str, list[Any]],
+    generator: torch.Generator | None = None,
+) -> Rollout:
+    """Run greedy and sampled trajectories over a collated batch of N clips (see :class:`slt.sampling.SequenceSampler`).
+
+    Uses ``template_images``, ``template_annos``, ``search_images`` (T frames each) and ``search_annos`` of
+    ``batch``; optional ``num_frames`` (real clip lengths, shorter clips padded by repetition) and
+    ``search_visible``. The tracker starts on frame 0's ground truth and tracks frames ``1..T-1``; frame ``t``
+    of a clip counts as valid when ``t < num_frames``.
+    """
+    clips = len(batch["search_images"])
+    num_frames = len(batch["search_images"][0])
+    template_boxes = torch.as_tensor(np.stack(batch["template_annos"]), dtype=torch.float32)
+    gts = torch.as_tensor(np.stack(batch["search_annos"]), dtype=torch.float32)  # (N, T, 4)
+    if "search_visible" in batch:
+        invisible = ~torch.as_tensor(np.stack(batch["search_visible"]), dtype=torch.bool)
+        gts = gts.masked_fill(invisible[..., None], float("nan"))
+    real = torch.as_tensor(batch.get("num_frames", [num_frames] * clips), dtype=torch.long)
+    lengths = (real.clamp(max=num_frames) - 1).clamp(min=0)
+    with torch.inference_mode():
+        templates = tracker.batch_init(batch["template_images"], template_boxes, gts[:, 0].nan_to_num(), copies=2)
+        steps = []
+        for t in range(1, num_frames):
+            steps.append(tracker.batch_track([clip[t] for clip in batch["search_images"]], "half", generator))
+    device = steps[0].boxes.device
+    boxes = torch.stack([s.boxes for s in steps], dim=1).view(2, clips, num_frames - 1, 4)
+    gt_track = gts[:, 1:].to(device)
+    iou = box_iou_xywh(boxes, gt_track[None])
+    sampled = slice(clips, 2 * clips)
+    crop_size = steps[0].crops.shape[-1]
+    in_crop = torch.stack([gt_in_crop(gt_track[:, t], s.regions[sampled], crop_size) for t, s in enumerate(steps)])
+    extras = {k: torch.stack([s.extras[k][sampled] for s in steps]).clone() for k in steps[0].extras}
+    return Rollout(
+        boxes=boxes.clone(),
+        iou=iou.clone(),
+        lengths=lengths.to(device),
+        actions=torch.stack([s.actions[sampled] for s in steps]).clone(),
+        crops=torch.stack([s.crops[sampled] for s in steps]).clone(),
+        gt_in_crop=in_crop.clone(),
+        extras=extras,
+        templates=templates.clone(),
+    )

@@ -1,0 +1,91 @@
+"""The reference tracker and one SLT step on CPU (issue: embedded default)."""
+
+import numpy as np
+import pytest
+import torch
+
+from slt import scst
+from slt.data.synthetic import SyntheticConfig, generate_video
+from slt.reference.actor import ReferenceSLTActor
+from slt.reference.model import ReferenceSiamRPN
+from slt.reference.tracker import ReferenceTracker
+from slt.rollout import explore
+from slt.update import UpdateConfig, slt_update
+
+CONFIG = SyntheticConfig(height=96, width=128, num_frames=8)
+
+
+def clip_batch(num_seq=3, num_frames=6, seed=0):
+    videos = [generate_video(seed + k, CONFIG) for k in range(num_seq)]
+    return {
+        "template_images": [v.frames[0] for v in videos],
+        "template_annos": [v.boxes[0] for v in videos],
+        "search_images": [v.frames[:num_frames] for v in videos],
+        "search_annos": [v.boxes[:num_frames] for v in videos],
+        "search_visible": [np.ones(num_frames, dtype=bool) for _ in videos],
+    }
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return ReferenceSiamRPN().eval()
+
+
+def test_greedy_trajectory_equals_test_time_tracking(model):
+    batch = clip_batch()
+    rollout = explore(ReferenceTracker(model), batch, torch.Generator().manual_seed(0))
+    tracker = ReferenceTracker(model)
+    for seq in range(3):
+        frames = batch["search_images"][seq]
+        tracker.init(frames[0], batch["search_annos"][seq][0])
+        boxes = np.stack([tracker.track(frame) for frame in frames[1:]])
+        np.testing.assert_allclose(rollout.boxes[0, seq].numpy(), boxes, atol=1e-3)
+
+
+def test_sampled_trajectories_differ_from_greedy_ones(model):
+    rollout = explore(ReferenceTracker(model), clip_batch(), torch.Generator().manual_seed(0))
+    assert not torch.allclose(rollout.boxes[0], rollout.boxes[1])
+    assert rollout.crops.dtype == torch.uint8 and rollout.crops.shape == (5, 3, 3, 128, 128)
+    assert rollout.actions.shape == (5, 3) and rollout.extras["penalty"].shape == (5, 3, 405)
+
+
+def test_one_slt_step_is_finite_changes_parameters_and_uses_the_iou_gap(model):
+    rollout = explore(ReferenceTracker(model), clip_batch(), torch.Generator().manual_seed(1))
+    expected = rollout.iou[1].mean(-1) - rollout.iou[0].mean(-1)
+    assert torch.allclose(scst.sequence_rewards(rollout.iou[1], rollout.iou[0], rollout.lengths), expected)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    stats = slt_update(ReferenceSLTActor(model), model.parameters(), optimizer, rollout, UpdateConfig(chunk_size=4))
+    assert np.isfinite(stats["loss"]) and stats["skipped"] == 0
+    assert stats["reward"] == pytest.approx(float(expected.mean()), abs=1e-6)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("backbone") for k in changed) and any(k.startswith("cls") for k in changed)
+    # exploration and update run in eval mode: BatchNorm statistics are frozen
+    assert not any("running" in k for k in changed)
+
+
+def test_chunking_mean_gives_the_full_batch_gradient_and_sum_scales_it(model):
+    rollout = explore(ReferenceTracker(model), clip_batch(), torch.Generator().manual_seed(2))
+    actor = ReferenceSLTActor(model, box_weight=0.0)
+    grads = {}
+    for name, config in {"full": UpdateConfig(chunk_size=0, grad_clip=0),
+                         "mean": UpdateConfig(chunk_size=5, grad_clip=0),
+                         "sum": UpdateConfig(chunk_size=5, chunk_norm="sum", grad_clip=0)}.items():
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        grads[name] = slt_update(actor, model.parameters(), optimizer, rollout, config)["grad_norm"]
+    assert grads["mean"] == pytest.approx(grads["full"], rel=1e-4)
+    assert grads["sum"] == pytest.approx(grads["full"] * 3, rel=1e-4)  # 15 samples in 3 chunks
+
+
+def test_nan_loss_skips_the_optimizer_step(model):
+    rollout = explore(ReferenceTracker(model), clip_batch(), torch.Generator().manual_seed(3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def nan_actor(samples):
+        loss = ReferenceSLTActor(model)(samples)[0] * float("nan")
+        return loss, {"loss": float("nan")}
+
+    stats = slt_update(nan_actor, model.parameters(), torch.optim.Adam(model.parameters()), rollout)
+    assert stats["skipped"] == 1
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

@@ -1,0 +1,126 @@
+"""Synthetic videos: determinism, the hazards they claim, and consistent annotations."""
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+
+from slt.data import SyntheticConfig, generate_video, write_dataset
+from slt.data.synthetic import FAMILIES
+
+CALM = dict(num_distractors=(0, 0), occluder_prob=0.0, out_of_view_prob=0.0, jump_prob=0.0, blur_prob=0.0)
+
+
+def test_same_seed_gives_identical_bytes_and_other_seed_differs(small_config):
+    a, b, c = generate_video(5, small_config), generate_video(5, small_config), generate_video(6, small_config)
+    for field in dataclasses.fields(a):
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        assert (x == y) if isinstance(x, str) else (x.tobytes() == y.tobytes() and x.shape == y.shape), field.name
+    assert a.frames.tobytes() != c.frames.tobytes()
+    assert not np.array_equal(a.boxes, c.boxes)
+
+
+def test_shapes_dtypes_and_ranges(small_config):
+    v = generate_video(1, small_config)
+    t, h, w = small_config.num_frames, small_config.height, small_config.width
+    assert v.frames.shape == (t, h, w, 3) and v.frames.dtype == np.uint8
+    assert v.boxes.shape == (t, 4) and v.boxes.dtype == np.float32
+    assert v.visible.shape == v.out_of_view.shape == v.cut_by_image.shape == (t,) and v.visible.dtype == bool
+    assert v.occlusion.shape == v.cover.shape == (t,)
+    assert ((v.occlusion >= 0) & (v.occlusion <= 1)).all() and ((v.cover >= 0) & (v.cover <= 8)).all()
+    assert v.object_class in FAMILIES
+    x, y, bw, bh = v.boxes.T
+    assert (x >= 0).all() and (y >= 0).all() and (x + bw <= w + 1e-4).all() and (y + bh <= h + 1e-4).all()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_frame_zero_shows_the_whole_target(seed, small_config):
+    config = dataclasses.replace(small_config, occluder_prob=1.0, num_distractors=(3, 3), max_occluders=3)
+    v = generate_video(seed, config)
+    assert v.visible[0] and v.cover[0] == 8 and v.occlusion[0] == 0 and not v.cut_by_image[0]
+    assert v.boxes[0, 2] > 0 and v.boxes[0, 3] > 0
+
+
+def test_annotations_are_mutually_consistent(small_config):
+    for seed in range(6):
+        v = generate_video(seed, small_config)
+        valid = (v.boxes[:, 2] > 0) & (v.boxes[:, 3] > 0)
+        assert not (v.visible & ~valid).any()  # a visible target has a box
+        assert not (v.visible & v.out_of_view).any()
+        assert (v.cover[v.visible] > 0).all()
+        assert v.cut_by_image[v.out_of_view].all()
+        np.testing.assert_array_equal(v.boxes[~valid], 0)  # entirely outside: all-zero box
+
+
+def test_distractors_present_when_enabled_and_absent_when_disabled(small_config):
+    on = generate_video(3, dataclasses.replace(small_config, num_distractors=(1, 3)))
+    assert 1 <= on.distractor_boxes.shape[1] <= 3 and on.distractor_boxes.shape[0] == small_config.num_frames
+    first = on.distractor_boxes[0, 0]
+    assert first[0] >= 0 and first[0] + first[2] <= small_config.width  # inside the image
+    off = generate_video(3, dataclasses.replace(small_config, num_distractors=(0, 0)))
+    assert off.distractor_boxes.shape == (small_config.num_frames, 0, 4)
+
+
+def test_out_of_view_episode_makes_frames_invisible(small_config):
+    for seed in range(4):
+        v = generate_video(seed, dataclasses.replace(small_config, **{**CALM, "out_of_view_prob": 1.0}))
+        assert v.out_of_view.any() and not v.visible[v.out_of_view].any()
+        assert v.visible[0]
+
+
+def test_occluders_hide_the_target(small_config):
+    config = dataclasses.replace(small_config, **{**CALM, "occluder_prob": 1.0, "max_occluders": 2})
+    assert max(generate_video(seed, config).occlusion.max() for seed in range(4)) > 0.5
+
+
+def test_calm_video_keeps_target_visible_with_changing_scale(small_config):
+    v = generate_video(2, dataclasses.replace(small_config, **CALM, scale_rate=0.05))
+    assert v.visible.all() and (v.occlusion == 0).all() and not v.out_of_view.any()
+    area = v.boxes[:, 2] * v.boxes[:, 3]
+    assert area.max() / area.min() > 1.2
+    fixed = generate_video(2, dataclasses.replace(small_config, **CALM, scale_rate=0.0, aspect_rate=0.0))
+    assert not fixed.cut_by_image.any()  # the walls keep a calm target inside the image
+    assert np.ptp(fixed.boxes[:, 2:], axis=0).max() < 1e-4
+
+
+def test_blur_changes_later_frames_but_not_frame_zero_or_boxes(small_config):
+    sharp = generate_video(4, dataclasses.replace(small_config, blur_prob=0.0))
+    blurred = generate_video(4, dataclasses.replace(small_config, blur_prob=1.0))
+    np.testing.assert_array_equal(sharp.frames[0], blurred.frames[0])
+    np.testing.assert_array_equal(sharp.boxes, blurred.boxes)
+    assert (np.abs(sharp.frames[1:].astype(int) - blurred.frames[1:]).mean(axis=(1, 2, 3)) > 0.5).mean() > 0.5
+
+
+def test_target_texture_stays_consistent(small_config):
+    v = generate_video(0, dataclasses.replace(small_config, **CALM, illumination_amplitude=0.0))
+    def patch(t):
+        x, y, w, h = np.round(v.boxes[t]).astype(int)
+        return v.frames[t, y + h // 4:y + 3 * h // 4, x + w // 4:x + 3 * w // 4].reshape(-1, 3).mean(axis=0)
+    assert np.abs(patch(0) - patch(small_config.num_frames - 1)).max() < 30
+
+
+def test_default_video_is_fast():
+    config = SyntheticConfig()
+    generate_video(0, config)
+    best = min(_timed(lambda: generate_video(1, config)) for _ in range(3))
+    assert best < 0.2, f"160x160x100 video took {best:.3f}s"
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def test_video_seeds_combine_dataset_seed_and_index(tmp_path, small_config):
+    root = write_dataset(tmp_path, "got10k", 2, small_config.num_frames, 11, small_config, progress=False)
+    gt = np.loadtxt(root / "GOT-10k_Train_000002" / "groundtruth.txt", delimiter=",")
+    np.testing.assert_allclose(gt, generate_video(11 * 100003 + 1, small_config).boxes, atol=1e-3)
+
+
+def test_bad_layout_and_config_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="layout"):
+        write_dataset(tmp_path, "otb", 1, 5, 0, progress=False)
+    with pytest.raises(ValueError, match="target_size"):
+        SyntheticConfig(target_size=(0.3, 0.9))
