@@ -6,11 +6,18 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import slt
 
-Command = Callable[[argparse.Namespace], int]
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by input (files, folders, data, checkpoints, diverging runs): reported in one line."""
+    from slt.checkpoint import CheckpointError
+    from slt.runner import NonFiniteError
+
+    return (OSError, ValueError, CheckpointError, NonFiniteError)
 
 
 def _make_data(args: argparse.Namespace) -> int:
@@ -81,7 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return args.run(args)
+    try:
+        return args.run(args)
+    except _user_errors() as error:
+        logging.getLogger("slt").error("%s", error, exc_info=args.verbose)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The reference tracker behind ``slt demo``: a small SiamRPN, its frame-level trainer and its SLT actor."""

@@ -1,0 +1,44 @@
+"""The ``slt`` command line: version, make-data, and clear errors for bad input."""
+
+import logging
+import subprocess
+import sys
+
+import pytest
+
+import slt
+from slt.cli import main
+from slt.data import Got10k, Lasot, VOTSequences
+
+
+def test_version_is_printed_by_the_console_script():
+    out = subprocess.run([sys.executable, "-m", "slt.cli", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"slt {slt.__version__}"
+
+
+@pytest.mark.parametrize("layout,reader", [("got10k", Got10k), ("lasot", Lasot), ("vot", VOTSequences)])
+def test_make_data_writes_a_layout_its_reader_loads(tmp_path, capsys, layout, reader):
+    status = main(["make-data", "--layout", layout, "--out", str(tmp_path / "d"), "--videos", "3", "--frames", "12",
+                   "--size", "64", "--seed", "4", "--no-progress"])
+    assert status == 0
+    root = capsys.readouterr().out.strip()
+    dataset = reader(root)
+    assert dataset.get_num_sequences() == 3
+    frames, annos, _ = dataset.get_frames(0, [0, 11])
+    assert frames[0].shape == (64, 64, 3) and len(annos["bbox"]) == 2
+
+
+def test_unwritable_out_fails_with_a_message_naming_it(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with caplog.at_level(logging.ERROR):
+        status = main(["demo", "--quick", "--out", str(blocker / "out"), "--no-progress"])
+    assert status == 1
+    assert str(blocker / "out") in caplog.text and "not writable" in caplog.text
+
+
+def test_training_on_an_empty_dataset_folder_fails_naming_it(tmp_path, caplog):
+    (tmp_path / "empty").mkdir()
+    with caplog.at_level(logging.ERROR):
+        status = main(["train", "--stage", "flt", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    assert status == 1 and str(tmp_path / "empty") in caplog.text

@@ -1,0 +1,51 @@
+"""``slt demo --quick`` end to end: table, figures, TensorBoard, cache reuse and recovery."""
+
+import logging
+import time
+
+import matplotlib.image
+import pytest
+
+from slt.demo import QUICK, DemoOptions, run_demo, synthetic_dataset
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    return out, run_demo(DemoOptions(out=out, seed=0, quick=True, progress=False))
+
+
+def test_quick_demo_reports_both_models_and_writes_its_files(quick_demo):
+    out, result = quick_demo
+    assert set(result.metrics) == {"FLT", "SLT"}
+    for values in result.metrics.values():
+        assert 0.0 <= values["auc"] <= 100.0 and 0.0 <= values["sr50"] <= 100.0
+    table = result.table()
+    assert "FLT" in table and "SLT" in table and "gain" in table
+    assert len(result.history) == QUICK.slt.steps
+    assert {"reward", "greedy_miou", "sampled_miou", "loss_slt", "grad_norm"} <= set(result.history[0])
+    for name in ("success_plot", "training_curves"):
+        image = matplotlib.image.imread(result.files[name])
+        assert image.ndim == 3 and image.shape[0] > 300 and image.std() > 0.05  # a real, non-blank figure
+    events = list((out / "quick" / "seed0").rglob("events.out.tfevents.*"))
+    assert {p.parent.parent.name for p in events} == {"flt", "slt"}
+    assert (out / "metrics.json").is_file()
+
+
+def test_second_run_reuses_data_and_checkpoints(quick_demo):
+    out, first = quick_demo
+    start = time.monotonic()
+    again = run_demo(DemoOptions(out=out, seed=0, quick=True, progress=False))
+    assert again.metrics == first.metrics
+    assert time.monotonic() - start < 30
+
+
+def test_corrupt_cached_dataset_is_written_again(quick_demo, caplog):
+    out, _ = quick_demo
+    folder = next((out / "data").glob("train_*"))
+    frame = next((folder / "train").glob("*/00000003.jpg"))
+    frame.write_bytes(b"")
+    with caplog.at_level(logging.WARNING, logger="slt.demo"):
+        dataset = synthetic_dataset(folder, QUICK.train, progress=False)
+    assert "writing it again" in caplog.text
+    assert frame.stat().st_size > 0 and dataset.get_num_sequences() == QUICK.train.videos
