@@ -135,6 +135,13 @@ class CheckpointManager:
         steps = self.steps()
         return self.path(steps[-1]) if steps else None
 
+    def remove_stale_temporaries(self) -> None:
+        """Delete temporary files left by a writer killed mid-save (they are never valid checkpoints)."""
+        if self.directory.is_dir():
+            for tmp in self.directory.glob(f".{self.prefix}_*.tmp"):
+                logger.info("removing unfinished checkpoint write %s", tmp)
+                tmp.unlink(missing_ok=True)
+
     def save(self, step: int, state: dict[str, Any]) -> Path:
         path = save_checkpoint(self.path(step), state)
         for old in self.steps()[: -self.keep]:

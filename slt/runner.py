@@ -86,6 +86,7 @@ class Runner:
 
     def resume(self) -> int:
         """Restore the newest checkpoint if any; returns the step to continue from."""
+        self.checkpoints.remove_stale_temporaries()
         path = self.checkpoints.latest()
         if path is None:
             return 0
@@ -108,8 +109,10 @@ class Runner:
         if self.step >= cfg.steps:
             return self.history
         indices = range(self.step * cfg.batch_size, cfg.steps * cfg.batch_size)
+        # The loader's own generator keeps it from drawing its base seed from the global RNG, which would
+        # shift every later random draw of a resumed run against an uninterrupted one.
         loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=indices, collate_fn=list_collate,
-                            num_workers=cfg.num_workers)
+                            num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(self.step))
         writer = self._writer()
         skipped_in_row = 0
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.name, disable=not (cfg.progress and self.is_main),
