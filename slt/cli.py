@@ -15,9 +15,10 @@ import slt
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input (files, folders, data, checkpoints, diverging runs): reported in one line."""
     from slt.checkpoint import CheckpointError
+    from slt.patching import PatchError
     from slt.runner import NonFiniteError
 
-    return (OSError, ValueError, CheckpointError, NonFiniteError)
+    return (OSError, ValueError, CheckpointError, NonFiniteError, PatchError)
 
 
 def _make_data(args: argparse.Namespace) -> int:
@@ -39,6 +40,23 @@ def _demo(args: argparse.Namespace) -> int:
     sys.stdout.write(f"\nHeld-out synthetic videos, one-pass evaluation (percent):\n{result.table()}\n\n")
     for name, path in result.files.items():
         sys.stdout.write(f"{name:>16}: {path}\n")
+    return 0
+
+
+def _patch_host(args: argparse.Namespace) -> int:
+    from slt import patching
+
+    if args.check:
+        states = patching.status(args.kind, args.root)
+        for name, state in states.items():
+            sys.stdout.write(f"{state:>12}  {name}\n")
+        return 0 if all(state == "applied" for state in states.values()) else 1
+    if args.revert:
+        done = patching.revert(args.kind, args.root)
+        sys.stdout.write(f"reverted {len(done)} patch(es) in {args.root}\n")
+        return 0
+    done = patching.apply(args.kind, args.root)
+    sys.stdout.write(f"applied {len(done)} patch(es) to {args.root}" + ("" if done else " (already patched)") + "\n")
     return 0
 
 
@@ -71,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="a small run for tests (about 2 minutes)")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(run=_demo)
+
+    patch = sub.add_parser("patch-host", help="apply, check or revert the patch a host tree needs")
+    patch.add_argument("kind", choices=("pysot", "transt", "trdimp"), help="host tree kind")
+    patch.add_argument("root", type=Path, help="the host checkout")
+    mode = patch.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="report; exit 0 only when fully applied")
+    mode.add_argument("--revert", action="store_true", help="restore the tree byte for byte")
+    patch.set_defaults(run=_patch_host)
 
     train = sub.add_parser("train", help="train the reference tracker (frame-level or SLT) on a dataset")
     from slt.reference.cli import add_train_arguments

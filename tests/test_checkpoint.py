@@ -20,7 +20,7 @@ class RunsCode:
 def test_crafted_pickle_is_refused_by_default(tmp_path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as stream:
-        pickle.dump({"model": RunsCode()}, stream)
+        pickle.dump({"model": RunsCode()}, stream, protocol=2)
     with pytest.raises(CheckpointError, match="weights_only"):
         load_checkpoint(path)
 
