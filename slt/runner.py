@@ -19,12 +19,18 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from slt.distributed import DistContext
 from slt.checkpoint import CheckpointManager, load_checkpoint, load_state_dict_checked, restore_rng_state, rng_state
 from slt.sampling import list_collate
 
 logger = logging.getLogger(__name__)
 
 StepFn = Callable[[dict[str, list[Any]]], dict[str, float]]
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """The torch seed of optimizer step ``step`` on ``rank`` (distinct for every triple)."""
+    return (seed * 1_000_003 + rank) * 1_000_033 + step
 
 
 class NonFiniteError(RuntimeError):
@@ -51,6 +57,11 @@ class Runner:
 
     ``model``, ``optimizer`` and the optional ``scheduler`` (stepped after every optimizer step) are saved
     and restored. ``resume=True`` continues from the newest checkpoint in ``out_dir/name`` if there is one.
+
+    The torch RNG is seeded before every step from ``(seed, rank, step)``, so exploration and target sampling
+    are reproducible per step and differ between ranks. Under torchrun (``dist.world_size > 1``) the global
+    batch ``config.batch_size`` is split evenly: rank ``r`` takes its ``r``-th share of each step's sample
+    indices; only rank 0 logs and writes checkpoints.
     """
 
     def __init__(
@@ -61,15 +72,20 @@ class Runner:
         optimizer: torch.optim.Optimizer,
         config: RunConfig,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        is_main: bool = True,
+        dist: DistContext = DistContext(),
+        seed: int = 0,
     ) -> None:
+        if config.batch_size % dist.world_size:
+            raise ValueError(f"batch size {config.batch_size} does not split over {dist.world_size} ranks")
         self.name = name
         self.folder = Path(out_dir) / name
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.config = config
-        self.is_main = is_main
+        self.dist = dist
+        self.is_main = dist.is_main
+        self.seed = seed
         self.checkpoints = CheckpointManager(self.folder / "checkpoints", name, keep=config.keep)
         self.history: list[dict[str, float]] = []
         self.step = 0
@@ -108,10 +124,11 @@ class Runner:
             self.resume()
         if self.step >= cfg.steps:
             return self.history
-        indices = range(self.step * cfg.batch_size, cfg.steps * cfg.batch_size)
-        # The loader's own generator keeps it from drawing its base seed from the global RNG, which would
-        # shift every later random draw of a resumed run against an uninterrupted one.
-        loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=indices, collate_fn=list_collate,
+        share = cfg.batch_size // self.dist.world_size
+        first = self.dist.rank * share
+        indices = [step * cfg.batch_size + first + k for step in range(self.step, cfg.steps) for k in range(share)]
+        # The loader's own generator keeps it from drawing its base seed from the global RNG.
+        loader = DataLoader(dataset, batch_size=share, sampler=indices, collate_fn=list_collate,
                             num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(self.step))
         writer = self._writer()
         skipped_in_row = 0
@@ -119,6 +136,7 @@ class Runner:
                    dynamic_ncols=True)
         try:
             for batch in loader:
+                torch.manual_seed(step_seed(self.seed, self.dist.rank, self.step))
                 stats = step_fn(batch)
                 skipped_in_row = skipped_in_row + 1 if stats.get("skipped", 0) else 0
                 if skipped_in_row >= cfg.max_nonfinite:

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from slt import scst
+from slt.distributed import average_gradients, average_stats
 from slt.rollout import Rollout, Samples
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def slt_update(
     """Rewards -> chunked backward -> clip -> one optimizer step. Returns logged statistics.
 
     A non-finite loss or gradient norm skips the optimizer step (gradients are dropped) and reports
-    ``skipped = 1``; the caller decides when too many skips in a row end training.
+    ``skipped = 1``; the caller decides when too many skips in a row end training. Under ``torchrun``
+    gradients and logged statistics are averaged over ranks (:mod:`slt.distributed`).
     """
     params = [p for p in parameters if p.requires_grad]
     rewards = scst.advantages(
@@ -93,15 +95,29 @@ def slt_update(
         (loss * share if config.chunk_norm == "mean" else loss).backward()
         for key, value in chunk_stats.items():
             sums[key] = sums.get(key, 0.0) + value * share
-    grad_norm = _clip(params, config.grad_clip) if finite else math.nan
+    grad_norm, skipped = apply_gradients(params, optimizer, config.grad_clip, finite)
+    stats = average_stats({**stats, **sums}, samples.actions.device)
+    return {**stats, "grad_norm": grad_norm, "skipped": skipped}
+
+
+def apply_gradients(
+    params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer, grad_clip: float, finite: bool = True
+) -> tuple[float, int]:
+    """Average gradients over ranks (under torchrun), clip, step; returns ``(grad_norm, skipped)``.
+
+    A non-finite loss on any rank (``finite=False``) or a non-finite gradient norm skips the step on every
+    rank (gradients are dropped, a warning is logged) and returns ``skipped = 1``.
+    """
+    finite = average_gradients(params, finite)
+    grad_norm = _clip(params, grad_clip) if finite else math.nan
+    skipped = 0
     if finite and math.isfinite(grad_norm):
         optimizer.step()
-        skipped = 0
     else:
         logger.warning("non-finite loss or gradient (grad norm %s): optimizer step skipped", grad_norm)
         skipped = 1
     optimizer.zero_grad(set_to_none=True)
-    return {**stats, **sums, "grad_norm": grad_norm, "skipped": skipped}
+    return grad_norm, skipped
 
 
 def _clip(params: list[torch.nn.Parameter], max_norm: float) -> float:

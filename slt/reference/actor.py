@@ -50,7 +50,10 @@ class ReferenceSLTActor:
         )
         loss_slt = scst.scst_loss(logits, samples.actions, samples.rewards, samples.mask,
                                   denominator=self.denominator)
-        targets = anchor_targets(crop_gt_to_centre(samples.gt_in_crop, samples.crops.shape[-1]), self.anchors)
+        # Every positive anchor counts (no random subset): the update is a deterministic function of the rollout.
+        count = self.anchors.shape[0]
+        targets = anchor_targets(crop_gt_to_centre(samples.gt_in_crop, samples.crops.shape[-1]), self.anchors,
+                                 max_pos=count, total=count)
         loss_box = box_loss(loc, targets, samples.mask)
         loss = self.slt_weight * loss_slt + self.box_weight * loss_box
         return loss, {"loss": loss.item(), "loss_slt": loss_slt.item(), "loss_box": loss_box.item()}

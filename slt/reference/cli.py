@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-
-import torch
+from typing import TypeVar
 
 from slt.checkpoint import load_checkpoint, load_state_dict_checked
 from slt.data.got10k import Got10k
 from slt.data.lasot import Lasot
+from slt.distributed import init_from_env
 from slt.reference.train import FLTRecipe, RunOptions, SLTRecipe, build_model, run_flt, run_slt
 
 READERS = {"got10k": Got10k, "lasot": Lasot}
@@ -37,20 +37,25 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tensorboard", action="store_true")
 
 
-def _override(recipe, **values):  # type: ignore[no-untyped-def]
+Recipe = TypeVar("Recipe", FLTRecipe, SLTRecipe)
+
+
+def _override(recipe: Recipe, **values: object) -> Recipe:
+    """The recipe with the command-line values that were given."""
     return dataclasses.replace(recipe, **{k: v for k, v in values.items() if v is not None})
 
 
 def train(args: argparse.Namespace) -> int:
     """Run ``slt train``; returns the exit status."""
     dataset = READERS[args.layout](args.data)
-    device = torch.device(args.device)
+    context = init_from_env(args.device)
+    device = context.device
     model = build_model(device, seed=args.seed)
     if args.init is not None:
         load_state_dict_checked(model, load_checkpoint(args.init)["model"], str(args.init))
     opts = RunOptions(out_dir=args.out, device=device, seed=args.seed, checkpoint_every=args.checkpoint_every,
                       keep=args.keep, resume=not args.no_resume, progress=not args.no_progress,
-                      tensorboard=not args.no_tensorboard)
+                      tensorboard=not args.no_tensorboard, dist=context)
     if args.stage == "flt":
         recipe = _override(FLTRecipe(), steps=args.steps, batch_size=args.batch_size, lr=args.lr)
         run_flt(model, [dataset], recipe, opts, name=args.name or "flt")

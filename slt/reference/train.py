@@ -19,7 +19,8 @@ from slt.reference.tracker import ReferenceTracker, TrackerParams
 from slt.rollout import explore
 from slt.runner import RunConfig, Runner
 from slt.sampling import SequenceSampler
-from slt.update import UpdateConfig, slt_update
+from slt.distributed import DistContext, average_stats
+from slt.update import UpdateConfig, apply_gradients, slt_update
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class FLTRecipe:
     weight_decay: float = 1e-4
     frame_range: int = 50
     neg_prob: float = 0.2
+    grad_clip: float = 10.0
     flt: FLTConfig = FLTConfig()
 
 
@@ -72,6 +74,7 @@ class RunOptions:
     progress: bool = True
     tensorboard: bool = True
     num_workers: int = 0
+    dist: DistContext = field(default_factory=DistContext)
 
 
 def build_model(device: torch.device | str = "cpu", seed: int = 0, config: NetConfig = NetConfig()) -> ReferenceSiamRPN:
@@ -93,23 +96,22 @@ def run_flt(
     model: ReferenceSiamRPN, datasets: Sequence[Any], recipe: FLTRecipe, opts: RunOptions, name: str = "flt"
 ) -> list[dict[str, float]]:
     """Frame-level training of ``model`` in place; returns the per-step history."""
-    torch.manual_seed(opts.seed)
     sampler = PairSampler(datasets, samples_per_epoch=recipe.steps * recipe.batch_size,
                           frame_range=recipe.frame_range, neg_prob=recipe.neg_prob, seed=opts.seed)
     actor = FLTActor(model, config=recipe.flt)
     optimizer = _optimizer(model, recipe.lr, recipe.weight_decay)
-    runner = Runner(name, opts.out_dir, model, optimizer, _run_config(recipe.steps, recipe.batch_size, opts))
+    runner = Runner(name, opts.out_dir, model, optimizer, _run_config(recipe.steps, recipe.batch_size, opts),
+                    dist=opts.dist, seed=opts.seed)
 
     def step(batch: dict[str, list[Any]]) -> dict[str, float]:
         model.train()
-        loss, stats = actor(batch)
         optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
-            return {**stats, "skipped": 1}
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        optimizer.step()
-        return {**stats, "grad_norm": float(grad_norm), "skipped": 0}
+        loss, stats = actor(batch)
+        finite = bool(torch.isfinite(loss))
+        if finite:
+            loss.backward()
+        grad_norm, skipped = apply_gradients(list(model.parameters()), optimizer, recipe.grad_clip, finite)
+        return {**average_stats(stats, opts.device), "grad_norm": grad_norm, "skipped": skipped}
 
     history = runner.run(sampler, step, resume=opts.resume)
     model.eval()
@@ -121,7 +123,6 @@ def run_slt(
 ) -> list[dict[str, float]]:
     """SLT fine-tuning of ``model`` in place (exploration and update in eval mode, BatchNorm frozen, as the
     official loops); returns the per-step history (reward, greedy and sampled mIoU, losses, grad norm)."""
-    torch.manual_seed(opts.seed)
     sampler = SequenceSampler(
         datasets, samples_per_epoch=recipe.steps * recipe.num_seq, num_frames=recipe.num_frames,
         max_gap=recipe.max_gap, frame_sample_mode=recipe.frame_sample_mode, max_interval=recipe.max_interval,
@@ -130,7 +131,8 @@ def run_slt(
     tracker = ReferenceTracker(model, recipe.tracker)
     actor = ReferenceSLTActor(model, recipe.tracker, slt_weight=recipe.slt_weight, box_weight=recipe.box_weight)
     optimizer = _optimizer(model, recipe.lr, recipe.weight_decay)
-    runner = Runner(name, opts.out_dir, model, optimizer, _run_config(recipe.steps, recipe.num_seq, opts))
+    runner = Runner(name, opts.out_dir, model, optimizer, _run_config(recipe.steps, recipe.num_seq, opts),
+                    dist=opts.dist, seed=opts.seed)
 
     def step(batch: dict[str, list[Any]]) -> dict[str, float]:
         model.eval()

@@ -1,0 +1,90 @@
+"""Data-parallel training under ``torchrun``: process group set-up and gradient averaging.
+
+Each rank explores its own sequences and computes its own chunked backward; one all-reduce per optimizer
+step then averages the gradients, which is the arithmetic of ``DistributedDataParallel`` (equal per-rank
+batches -> the gradient of the global batch mean). DDP's wrapper itself is not used: it synchronises inside
+``forward()``, while SLT actors call the network's ``template``/``track`` methods and run several backward
+passes per step, which would bypass or repeat its hooks. CPU uses gloo, CUDA nccl.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place in the job: ``rank`` of ``world_size`` processes, its ``device``."""
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_from_env(device: str | torch.device = "cpu") -> DistContext:
+    """Join the process group that ``torchrun`` describes in the environment (``WORLD_SIZE``, ``RANK``,
+    ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``); a plain single process gets a one-rank context.
+
+    With a CUDA ``device`` each rank takes ``cuda:LOCAL_RANK`` and the nccl backend; otherwise gloo.
+    """
+    device = torch.device(device)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistContext(device=device)
+    rank = int(os.environ["RANK"])
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    logger.info("rank %d of %d on %s", rank, world_size, device)
+    return DistContext(rank=rank, world_size=world_size, device=device)
+
+
+def active_world_size() -> int:
+    """Number of ranks when a process group is initialised, else 1."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def average_gradients(params: list[torch.nn.Parameter], finite: bool) -> bool:
+    """Average ``params``' gradients over all ranks in one flat all-reduce; returns whether every rank's
+    loss was finite (all ranks then agree on skipping a step). Missing gradients count as zeros."""
+    world = active_world_size()
+    if world == 1:
+        return finite
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads] + [torch.tensor([0.0 if finite else 1.0], device=grads[0].device)])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for param, grad in zip(params, grads):
+        count = grad.numel()
+        param.grad = flat[offset : offset + count].view_as(param).clone()
+        offset += count
+    return bool(flat[-1] == 0)
+
+
+def average_stats(stats: dict[str, float], device: torch.device) -> dict[str, float]:
+    """Mean of each scalar statistic over all ranks (identity for one rank)."""
+    world = active_world_size()
+    if world == 1 or not stats:
+        return stats
+    keys = sorted(stats)
+    values = torch.tensor([float(stats[k]) for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(values)
+    return {k: float(v) / world for k, v in zip(keys, values.tolist())}
