@@ -2,13 +2,14 @@
 
 Exploration crops every trajectory every frame. The official code crops each image with OpenCV on the CPU
 and copies it to the device one by one; :func:`crop_batch` instead uploads the frames of a step once
-(:class:`FrameBatch`) and resamples all crops with one ``grid_sample`` call.
+(:class:`FrameBatch`, optionally only the window each frame's crops need) and resamples all crops with one
+``grid_sample`` call.
 
 Coordinates: a crop *region* is ``(B, 4)`` ``x0, y0, side, side`` in continuous image coordinates, where
 pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)`` (so a box ``x, y, w, h`` has centre ``x + w/2``). Output pixel
 ``k`` of a crop of ``out`` pixels samples the image at ``x0 + (k + 0.5) * side / out`` (bilinear), which is
-what ``cv2.resize(INTER_LINEAR)`` does on an integer crop. Outside the image, the padding is the frame's mean
-colour.
+what ``cv2.resize(INTER_LINEAR)`` does on an integer crop. Outside the image, the padding is a given colour
+(the hosts use the mean colour of the sequence's first frame).
 """
 
 from __future__ import annotations
@@ -25,51 +26,79 @@ from torch import Tensor
 
 @dataclass
 class FrameBatch:
-    """F frames on the device, mean-subtracted and zero-padded to a common canvas.
+    """F frames on the device, zero-padded to a common canvas of the largest frame's size.
 
-    ``canvas``: ``(F, 3, Hc, Wc)`` float32, ``image - mean`` inside each frame and 0 outside;
-    ``mean``: ``(F, 3)`` per-frame mean colour; ``sizes``: ``(F, 2)`` long, each frame's ``(H, W)``.
+    ``canvas``: ``(F, 3, Hc, Wc)`` float32 pixel values in image coordinates (pixels outside the uploaded
+    windows are 0); ``sizes``: ``(F, 2)`` each frame's ``(H, W)``. The canvas geometry depends only on the frame
+    sizes, never on the windows, so a crop does not change with what else is in the batch (ranks of a
+    data-parallel job see the same crops as one process).
     """
 
     canvas: Tensor
-    mean: Tensor
     sizes: Tensor
 
     @classmethod
-    def from_numpy(cls, frames: Sequence[np.ndarray], device: torch.device | str = "cpu") -> "FrameBatch":
-        """Upload ``F`` HxWx3 uint8 frames (any channel order, kept) in one host-to-device copy."""
-        heights = [f.shape[0] for f in frames]
-        widths = [f.shape[1] for f in frames]
-        h_max, w_max = max(heights), max(widths)
-        if len(set(heights)) == 1 and len(set(widths)) == 1:
-            host = np.stack(frames)
-        else:
-            host = np.zeros((len(frames), h_max, w_max, 3), dtype=np.uint8)
-            for k, frame in enumerate(frames):
-                host[k, : frame.shape[0], : frame.shape[1]] = frame
+    def from_numpy(
+        cls,
+        frames: Sequence[np.ndarray],
+        device: torch.device | str = "cpu",
+        windows: np.ndarray | None = None,
+    ) -> "FrameBatch":
+        """Upload ``F`` HxWx3 uint8 frames (any channel order, kept) in one host-to-device copy of uint8.
+
+        ``windows``: optional ``(F, 4)`` ``x0, y0, x1, y1`` integer pixel windows (see :func:`crop_windows`);
+        only those pixels are copied and converted to float, which is most of the cost on a CPU.
+        """
+        heights, widths = [f.shape[0] for f in frames], [f.shape[1] for f in frames]
+        sizes = torch.tensor(list(zip(heights, widths)), dtype=torch.float32, device=device)
+        if windows is None:
+            windows = np.array([[0, 0, w, h] for h, w in zip(heights, widths)], dtype=np.int64)
+        parts = [f[y0:y1, x0:x1] for f, (x0, y0, x1, y1) in zip(frames, windows)]
+        host = np.zeros((len(parts), max(p.shape[0] for p in parts), max(p.shape[1] for p in parts), 3), np.uint8)
+        for k, part in enumerate(parts):
+            host[k, : part.shape[0], : part.shape[1]] = part
         pixels = torch.from_numpy(host).to(device, non_blocking=True).permute(0, 3, 1, 2).float()
-        sizes = torch.tensor(list(zip(heights, widths)), dtype=torch.long, device=pixels.device)
-        inside = _inside_mask(sizes, h_max, w_max)
-        mean = (pixels * inside).sum((2, 3)) / (sizes[:, 0] * sizes[:, 1])[:, None]
-        canvas = (pixels - mean[:, :, None, None]) * inside
-        return cls(canvas=canvas, mean=mean, sizes=sizes)
+        if pixels.shape[-2:] == (max(heights), max(widths)) and not windows[:, :2].any():
+            return cls(canvas=pixels, sizes=sizes)
+        canvas = pixels.new_zeros((len(frames), 3, max(heights), max(widths)))
+        for k, (x0, y0, x1, y1) in enumerate(windows.tolist()):
+            canvas[k, :, y0:y1, x0:x1] = pixels[k, :, : y1 - y0, : x1 - x0]
+        return cls(canvas=canvas, sizes=sizes)
 
     def __len__(self) -> int:
         return self.canvas.shape[0]
 
 
-def _inside_mask(sizes: Tensor, height: int, width: int) -> Tensor:
-    rows = torch.arange(height, device=sizes.device)[None, :, None] < sizes[:, 0, None, None]
-    cols = torch.arange(width, device=sizes.device)[None, None, :] < sizes[:, 1, None, None]
-    return (rows & cols)[:, None].float()
+def frame_means(frames: Sequence[np.ndarray], device: torch.device | str = "cpu") -> Tensor:
+    """``(F, 3)`` mean colour of each HxWx3 frame (the hosts' padding colour, computed on the template frame)."""
+    return torch.tensor(np.stack([f.reshape(-1, 3).mean(0) for f in frames]), dtype=torch.float32, device=device)
 
 
-def crop_batch(frames: FrameBatch, regions: Tensor, out_size: int) -> Tensor:
+def crop_windows(regions: Tensor, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Per frame, the integer pixel window ``x0, y0, x1, y1`` (clipped to the image) that holds every pixel
+    bilinear sampling of its crop regions can touch. ``regions``: ``(copies * F, 4)`` (copy-major, as
+    :func:`crop_batch`); ``sizes``: F ``(H, W)``. An empty intersection gives a 1-pixel window."""
+    num_frames = len(sizes)
+    boxes = regions.detach().to("cpu", torch.float64).numpy().reshape(-1, num_frames, 4)
+    lo = np.floor(boxes[..., :2].min(0) - 1.0)
+    hi = np.ceil((boxes[..., :2] + boxes[..., 2:]).max(0) + 1.0)
+    limit = np.array([[w, h] for h, w in sizes], dtype=np.float64)
+    lo = np.clip(lo, 0, limit - 1)
+    hi = np.clip(hi, lo + 1, limit)
+    return np.concatenate([lo, hi], axis=1).astype(np.int64)
+
+
+def crop_batch(frames: FrameBatch, regions: Tensor, out_size: int, padding: Tensor) -> Tensor:
     """Crop ``B`` square regions -> ``(B, 3, out_size, out_size)`` float32 pixel values (0-255 range).
 
-    ``regions``: ``(B, 4)`` x0, y0, side, side (continuous image coordinates, see module doc). Rows map to
-    frames copy-major: ``B = copies * F`` and row ``r`` crops frame ``r % F`` -- the SCST layout, where the
-    greedy copy of N sequences comes first and the sampling copy second -- so frames are never duplicated.
+    ``regions``: ``(B, 4)`` x0, y0, side, side (continuous image coordinates, see module doc); ``padding``:
+    ``(B, 3)`` colour outside the image. Rows map to frames copy-major: ``B = copies * F`` and row ``r`` crops
+    frame ``r % F`` -- the SCST layout, where the greedy copy of N sequences comes first and the sampling copy
+    second -- so frames are never duplicated.
+
+    The padding is blended in without touching whole frames: bilinear sampling of the zero-padded canvas plus
+    ``padding`` times the weight that fell outside the image, ``1 - wx * wy``, with ``wx``/``wy`` the separable
+    in-image shares of the bilinear weights (what sampling ``frame - padding`` inside the image gives).
     """
     num_frames = len(frames)
     rows = regions.shape[0]
@@ -79,15 +108,24 @@ def crop_batch(frames: FrameBatch, regions: Tensor, out_size: int) -> Tensor:
     height, width = frames.canvas.shape[-2:]
     steps = (torch.arange(out_size, device=regions.device, dtype=torch.float32) + 0.5) / out_size
     x0, y0, side = regions[:, 0:1].float(), regions[:, 1:2].float(), regions[:, 2:3].float()
-    gx = (x0 + steps * side) * (2.0 / width) - 1.0  # (B, out): continuous x -> grid_sample's [-1, 1]
-    gy = (y0 + steps * side) * (2.0 / height) - 1.0
+    xs, ys = x0 + steps * side, y0 + steps * side  # (B, out) continuous sample positions
+    sizes = frames.sizes.repeat(copies, 1)
+    wx = _inside_share(xs - 0.5, sizes[:, 1:2])
+    wy = _inside_share(ys - 0.5, sizes[:, 0:1])
+    gx, gy = xs * (2.0 / width) - 1.0, ys * (2.0 / height) - 1.0  # -> grid_sample's [-1, 1], align_corners=False
     grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)  # (B, out, out, 2)
     grid = grid.view(copies, num_frames, out_size, out_size, 2).transpose(0, 1)
     grid = grid.reshape(num_frames, copies * out_size, out_size, 2)
     out = F.grid_sample(frames.canvas, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     out = out.view(num_frames, 3, copies, out_size, out_size).permute(2, 0, 1, 3, 4)
     out = out.reshape(rows, 3, out_size, out_size)
-    return out + frames.mean.repeat(copies, 1)[:, :, None, None]
+    outside = 1.0 - wy[:, None, :, None] * wx[:, None, None, :]
+    return out + padding.to(out.dtype)[:, :, None, None] * outside
+
+
+def _inside_share(index: Tensor, size: Tensor) -> Tensor:
+    """Share of bilinear weight on pixel indices ``0 .. size-1`` at pixel-index coordinates ``index``."""
+    return torch.minimum(index + 1.0, size - index).clamp(0.0, 1.0)
 
 
 def to_uint8(crops: Tensor) -> Tensor:

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from slt.boxes import box_iou_xywh
+from slt.crop import to_uint8
 
 
 @dataclass
@@ -27,8 +28,8 @@ class TrackStep:
     """One frame of ``B`` trajectories, as a batched tracker reports it.
 
     ``boxes`` (B, 4) xywh image pixels; ``actions`` (B,) chosen candidate indices; ``crops`` (B, 3, S, S) the
-    search crops the decision was made on (uint8 to keep records compact); ``regions`` (B, 4) those crops'
-    squares ``x0, y0, side, side`` in image pixels; ``extras`` per-row tensors the update needs to rebuild the
+    search crops the decision was made on (0-255 values; the rollout stores the ones it keeps as uint8);
+    ``regions`` (B, 4) those crops' squares ``x0, y0, side, side`` in image pixels; ``extras`` per-row tensors the update needs to rebuild the
     exploration logits (e.g. PySOT's ``penalty`` (B, K)).
     """
 
@@ -180,7 +181,7 @@ def explore(
         iou=iou.clone(),
         lengths=lengths.to(device),
         actions=torch.stack([s.actions[sampled] for s in steps]).clone(),
-        crops=torch.stack([s.crops[sampled] for s in steps]).clone(),
+        crops=torch.stack([to_uint8(s.crops[sampled]) for s in steps]),
         gt_in_crop=in_crop.clone(),
         extras=extras,
         templates=templates.clone(),

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from slt.crop import FrameBatch, crop_batch
+from slt.crop import FrameBatch, crop_batch, frame_means
 from slt.reference.anchors import anchor_targets, generate_anchors
 from slt.reference.losses import box_loss, classification_loss, crop_gt_to_centre
 from slt.reference.model import ReferenceSiamRPN
@@ -139,8 +139,10 @@ class FLTActor:
         ratio = net.search_size / net.exemplar_size
         z_regions = self._jitter(template_boxes, 1.0, cfg.template_shift, cfg.template_scale)
         x_regions = self._jitter(search_boxes, ratio, cfg.search_shift, cfg.search_scale)
-        z = crop_batch(FrameBatch.from_numpy(batch["template_image"], self.device), z_regions, net.exemplar_size)
-        x = crop_batch(FrameBatch.from_numpy(batch["search_image"], self.device), x_regions, net.search_size)
+        z = crop_batch(FrameBatch.from_numpy(batch["template_image"], self.device), z_regions, net.exemplar_size,
+                       frame_means(batch["template_image"], self.device))
+        x = crop_batch(FrameBatch.from_numpy(batch["search_image"], self.device), x_regions, net.search_size,
+                       frame_means(batch["search_image"], self.device))
         gt = crop_gt_to_centre(gt_in_crop(search_boxes, x_regions, net.search_size), net.search_size)
         negative = torch.as_tensor(batch["negative"], device=self.device)
         targets = anchor_targets(gt, self.anchors, negative=negative)

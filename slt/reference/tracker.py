@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from slt import policy
-from slt.crop import FrameBatch, crop_batch, to_uint8
+from slt.crop import FrameBatch, crop_batch, crop_windows, frame_means, to_uint8
 from slt.reference.anchors import decode, generate_anchors
 from slt.reference.model import ReferenceSiamRPN
 from slt.rollout import TrackStep
@@ -75,7 +75,9 @@ class ReferenceTracker:
         frames = FrameBatch.from_numpy(template_images, self.device)
         side = context_size(template_boxes[:, 2:], self.params.context_amount)
         centre = template_boxes[:, :2] + template_boxes[:, 2:] / 2
-        crops = crop_batch(frames, _square(centre, side), self.exemplar_size)
+        padding = frame_means(template_images, self.device)
+        crops = crop_batch(frames, _square(centre, side), self.exemplar_size, padding)
+        self.padding = padding.repeat(copies, 1)
         self.template_features = self.model.template(crops).repeat(copies, 1, 1, 1)
         self.copies = copies
         self.centre = (init_boxes[:, :2] + init_boxes[:, 2:] / 2).repeat(copies, 1)
@@ -90,12 +92,13 @@ class ReferenceTracker:
     ) -> TrackStep:
         """Track one frame per sequence (``frames``: N HxWx3 uint8 images) for every trajectory."""
         p = self.params
-        batch = FrameBatch.from_numpy(frames, self.device)
-        image_hw = batch.sizes.repeat(self.copies, 1).float()
         side_z = context_size(self.size, p.context_amount)
         scale_z = self.exemplar_size / side_z
         regions = _square(self.centre, side_z * (self.search_size / self.exemplar_size))
-        crops = crop_batch(batch, regions, self.search_size)
+        windows = crop_windows(regions, [f.shape[:2] for f in frames])
+        batch = FrameBatch.from_numpy(frames, self.device, windows)
+        image_hw = batch.sizes.repeat(self.copies, 1)
+        crops = crop_batch(batch, regions, self.search_size, self.padding)
         cls, loc = self.model.track(crops, self.template_features)
         fg_prob = torch.sigmoid(cls)
         pred = decode(loc, self.anchors)  # (B, K, 4) cx cy w h, crop pixels, relative to the crop centre
@@ -114,8 +117,7 @@ class ReferenceTracker:
         self.centre = torch.minimum(centre.clamp(min=0), wh)
         self.size = torch.minimum(size.clamp(min=p.min_size), wh)
         boxes = torch.cat((self.centre - self.size / 2, self.size), dim=1)
-        return TrackStep(boxes=boxes, actions=actions, crops=to_uint8(crops), regions=regions,
-                         extras={"penalty": penalty})
+        return TrackStep(boxes=boxes, actions=actions, crops=crops, regions=regions, extras={"penalty": penalty})
 
     # ------------------------------------------------------------------------------------- test-time API
     @torch.inference_mode()

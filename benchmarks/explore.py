@@ -1,0 +1,127 @@
+"""Exploration speed and SLT-step memory: ours vs the network's floor vs an official-style loop.
+
+For each tracker (the reference tracker always; PySOT and TransT when PYSOT_ROOT / TRANST_ROOT point at
+checkouts and their adapters import), measured in one run on the same network, clips and thread count:
+
+(a) explore time / floor -- the floor is the network's forward on the same search crops with the template
+    computed once (no cropping, no policy, no bookkeeping);
+(b) an official-style loop / ours -- per-sequence OpenCV crops, the template recomputed every frame,
+    float32 records, autograd as the official code has it (on for TransT, off for PySOT-style trackers);
+(c) peak memory of one SLT step (explore + update; RSS on CPU, max allocated on CUDA) for T = 8, 16, 24, 32,
+    and of the official-style step at T = 24, each in a fresh subprocess.
+
+    python benchmarks/explore.py [--device cuda] [--seqs 8] [--frames 24] [--size 480x640]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from explore_backends import BACKENDS, Backend, synthetic_clips
+
+MEMORY_FRAMES = (8, 16, 24, 32)
+
+
+def timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
+    """Best of ``repeats`` wall-clock runs of ``fn`` (after one warm-up), synchronising CUDA."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def speed(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
+    batch = synthetic_clips(args.seqs, args.frames, args.height, args.width, seed=0)
+    ours = timed(lambda: backend.explore(batch), backend.device, args.repeats)
+    floor = timed(backend.floor(batch), backend.device, args.repeats)
+    official = timed(lambda: backend.official_explore(batch), backend.device, max(1, args.repeats - 1))
+    steps = args.seqs * 2 * (args.frames - 1)
+    return {"ours_s": ours, "floor_s": floor, "official_s": official, "ours_over_floor": ours / floor,
+            "official_over_ours": official / ours, "tracker_steps_per_s": steps / ours}
+
+
+def memory_child(name: str, frames: int, official: bool, args: argparse.Namespace) -> dict[str, float]:
+    """Run one SLT step (explore + update) and report peak memory; called in a fresh subprocess."""
+    backend = BACKENDS[name](torch.device(args.device))
+    batch = synthetic_clips(args.seqs, frames, args.height, args.width, seed=1)
+    if backend.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(backend.device)
+    (backend.official_step if official else backend.step)(batch)
+    if backend.device.type == "cuda":
+        return {"peak_mb": torch.cuda.max_memory_allocated(backend.device) / 2**20}
+    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def memory(name: str, args: argparse.Namespace) -> dict[str, float]:
+    result = {}
+    runs = [(f"T={t}", t, False) for t in MEMORY_FRAMES] + [(f"official T={args.frames}", args.frames, True)]
+    for label, frames, official in runs:
+        command = [sys.executable, str(Path(__file__).resolve()), "--memory-child", name, str(frames),
+                   str(int(official)), "--device", args.device, "--seqs", str(args.seqs),
+                   "--size", f"{args.height}x{args.width}"]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        result[label] = json.loads(out.strip().splitlines()[-1])["peak_mb"]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seqs", type=int, default=8, help="N sequences (2N trajectories)")
+    parser.add_argument("--frames", type=int, default=24, help="T frames per clip")
+    parser.add_argument("--size", default="480x640", help="frame size HxW")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trackers", default=",".join(BACKENDS), help="comma-separated subset")
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--memory-child", nargs=3, metavar=("TRACKER", "FRAMES", "OFFICIAL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.height, args.width = (int(v) for v in args.size.split("x"))
+    if args.memory_child:
+        name, frames, official = args.memory_child
+        sys.stdout.write(json.dumps(memory_child(name, int(frames), bool(int(official)), args)) + "\n")
+        return 0
+    device = torch.device(args.device)
+    header = (f"device {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, "
+              f"{torch.get_num_threads()} threads, N={args.seqs}, T={args.frames}, frames {args.size}")
+    sys.stdout.write(header + "\n")
+    for name in args.trackers.split(","):
+        backend_cls = BACKENDS[name]
+        unavailable = backend_cls.unavailable()
+        if unavailable:
+            sys.stdout.write(f"\n{name}: skipped ({unavailable})\n")
+            continue
+        backend = backend_cls(device)
+        s = speed(backend, args)
+        sys.stdout.write(
+            f"\n{name}: explore {s['ours_s']:.2f} s ({s['tracker_steps_per_s']:.1f} tracker steps/s), floor "
+            f"{s['floor_s']:.2f} s, official-style {s['official_s']:.2f} s\n"
+            f"  (a) ours / floor           = {s['ours_over_floor']:.3f}\n"
+            f"  (b) official-style / ours  = {s['official_over_ours']:.2f}x\n")
+        if not args.no_memory:
+            mem = memory(name, args)
+            sys.stdout.write("  (c) peak memory of one SLT step: "
+                             + ", ".join(f"{k} {v:.0f} MB" for k, v in mem.items()) + "\n")
+            ratio = mem[f"T={args.frames}"] / mem[f"official T={args.frames}"] if args.frames in MEMORY_FRAMES else None
+            if ratio is not None:
+                sys.stdout.write(f"      ours / official-style at T={args.frames} = {ratio:.2f}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Does sequence-level training beat frame-level training? The embedded default's main measurement.
+
+Per seed, on the synthetic videos of ``slt demo`` (same generator, 160 px frames):
+
+1. FLT trained to a plateau: rounds of ``--round-steps`` steps until the held-out *validation* AUC (a third
+   video set, not the test set) gains less than ``--plateau-gain`` points twice in a row, or ``--flt-max-steps``.
+2. From those weights, with the same fine-tuning optimizer (Adam, SLT's learning rate):
+   * SLT: ``--slt-steps`` steps of N clips x T frames;
+   * SLT with the reward term off (slt_weight 0: box loss on the explored crops only, the paper's "+SS");
+   * FLT continued for the same wall clock as SLT (so it gets more, cheaper, steps).
+3. One-pass evaluation of all four on ``--test-videos`` held-out videos.
+
+Prints a table per seed, the means, and the gate of the embedded-default issue: SLT - FLT >= 2 AUC points on
+the mean with no seed at or below 0, and SLT above continued FLT on the mean.
+
+    python benchmarks/slt_vs_flt.py --seeds 3 --out /tmp/slt_vs_flt
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from slt.demo import FULL, DataSpec, synthetic_dataset
+from slt.evaluation import evaluate_dataset
+from slt.reference.model import ReferenceSiamRPN
+from slt.reference.tracker import ReferenceTracker
+from slt.reference.train import FLTRecipe, RunOptions, SLTRecipe, build_model, run_flt, run_slt
+
+ROWS = ("FLT", "SLT", "FLT continued", "SLT reward off")
+
+
+def evaluate(model: ReferenceSiamRPN, dataset, recipe: SLTRecipe, desc: str) -> float:
+    tracker = ReferenceTracker(model.eval(), recipe.tracker)
+    return float(evaluate_dataset(tracker, dataset, batch_size=25, progress=False, desc=desc)["auc"])
+
+
+def flt_to_plateau(model, train, val, args, opts, slt_recipe) -> tuple[int, list[float], float]:
+    """Train FLT in rounds until the validation AUC plateaus; returns (steps, val AUCs, seconds per step)."""
+    aucs: list[float] = []
+    stalls, steps, seconds = 0, 0, 0.0
+    while steps < args.flt_max_steps:
+        steps += args.round_steps
+        start = time.monotonic()
+        run_flt(model, [train], dataclasses.replace(FULL.flt, steps=steps), opts)
+        seconds += time.monotonic() - start
+        aucs.append(evaluate(model, val, slt_recipe, "validation"))
+        logging.info("FLT %d steps: validation AUC %.1f", steps, aucs[-1])
+        if len(aucs) > 1:
+            stalls = stalls + 1 if aucs[-1] - max(aucs[:-1]) < args.plateau_gain else 0
+            if stalls >= 2:
+                break
+    return steps, aucs, seconds / max(steps, 1)
+
+
+def run_seed(seed: int, args: argparse.Namespace, data: dict) -> dict:
+    out = args.out / f"seed{seed}"
+    opts = RunOptions(out_dir=out, seed=seed, progress=not args.no_progress, tensorboard=False)
+    slt_recipe = dataclasses.replace(FULL.slt, steps=args.slt_steps)
+    model = build_model(seed=seed)
+    flt_steps, val_aucs, flt_step_s = flt_to_plateau(model, data["train"], data["val"], args, opts, slt_recipe)
+    flt_weights = copy.deepcopy(model.state_dict())
+    result = {"seed": seed, "flt_steps": flt_steps, "val_aucs": val_aucs, "auc": {}, "steps": {}, "seconds": {}}
+    result["auc"]["FLT"] = evaluate(model, data["test"], slt_recipe, "test FLT")
+
+    def fine_tune(name: str, steps: int, train) -> None:
+        net = build_model(seed=seed)
+        net.load_state_dict(flt_weights)
+        start = time.monotonic()
+        train(net)
+        result["seconds"][name] = time.monotonic() - start
+        result["steps"][name] = steps
+        result["auc"][name] = evaluate(net, data["test"], slt_recipe, f"test {name}")
+
+    fine_tune("SLT", slt_recipe.steps, lambda net: run_slt(net, [data["train"]], slt_recipe, opts, name="slt"))
+    off = dataclasses.replace(slt_recipe, slt_weight=0.0)
+    fine_tune("SLT reward off", off.steps,
+              lambda net: run_slt(net, [data["train"]], off, opts, name="slt_reward_off"))
+    cont = FLTRecipe(steps=max(1, round(result["seconds"]["SLT"] / flt_step_s)), batch_size=FULL.flt.batch_size,
+                     lr=slt_recipe.lr)
+    fine_tune("FLT continued", cont.steps,
+              lambda net: run_flt(net, [data["train"]], cont, opts, name="flt_continued"))
+    return result
+
+
+def report(results: list[dict]) -> tuple[str, bool]:
+    lines = [f"{'seed':>5} {'FLT steps':>9} " + " ".join(f"{r:>15}" for r in ROWS) + f" {'SLT-FLT':>8}"]
+    for r in results:
+        lines.append(f"{r['seed']:>5} {r['flt_steps']:>9} " + " ".join(f"{r['auc'][k]:>15.1f}" for k in ROWS)
+                     + f" {r['auc']['SLT'] - r['auc']['FLT']:>+8.1f}")
+    mean = {k: float(np.mean([r["auc"][k] for r in results])) for k in ROWS}
+    gains = [r["auc"]["SLT"] - r["auc"]["FLT"] for r in results]
+    lines.append(f"{'mean':>5} {'':>9} " + " ".join(f"{mean[k]:>15.1f}" for k in ROWS) + f" {np.mean(gains):>+8.1f}")
+    steps = {k: results[0]["steps"][k] for k in ROWS[1:]}
+    secs = {k: float(np.mean([r["seconds"][k] for r in results])) for k in ROWS[1:]}
+    lines.append("fine-tuning budget (seed 0 steps, mean seconds): "
+                 + ", ".join(f"{k}: {steps[k]} steps, {secs[k]:.0f} s" for k in ROWS[1:]))
+    passed = np.mean(gains) >= 2.0 and min(gains) > 0 and mean["SLT"] > mean["FLT continued"]
+    lines.append(f"gate (mean SLT-FLT >= 2, every seed > 0, SLT > FLT continued): {'PASS' if passed else 'FAIL'}")
+    lines.append(f"reward term's share of the gain (SLT - SLT reward off): {mean['SLT'] - mean['SLT reward off']:+.1f}")
+    return "\n".join(lines), passed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("slt_out/benchmarks/slt_vs_flt"))
+    parser.add_argument("--test-videos", type=int, default=100)
+    parser.add_argument("--round-steps", type=int, default=300)
+    parser.add_argument("--flt-max-steps", type=int, default=3000)
+    parser.add_argument("--plateau-gain", type=float, default=0.5)
+    parser.add_argument("--slt-steps", type=int, default=FULL.slt.steps)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    data_dir = args.out / "data"
+    data = {
+        "train": synthetic_dataset(data_dir / "train", FULL.train, not args.no_progress),
+        "val": synthetic_dataset(data_dir / "val", DataSpec(videos=24, frames=100, seed=3), not args.no_progress),
+        "test": synthetic_dataset(data_dir / "test", dataclasses.replace(FULL.test, videos=args.test_videos),
+                                  not args.no_progress),
+    }
+    results = [run_seed(seed, args, data) for seed in range(args.seeds)]
+    text, passed = report(results)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    sys.stdout.write(text + "\n")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
