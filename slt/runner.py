@@ -4,13 +4,15 @@
 index (:class:`slt.sampling.SequenceSampler`, :class:`slt.reference.flt.PairSampler`): step ``k`` always
 sees samples ``k * batch_size ... (k + 1) * batch_size - 1``, so a resumed run replays exactly what an
 uninterrupted one would. Checkpoints hold the model, optimizer, scheduler, step, RNG states and the
-per-step history; the newest ``keep`` are kept.
+per-step history (each step's statistics plus ``seconds``, its wall time including data loading); the newest
+``keep`` are kept.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -135,9 +137,12 @@ class Runner:
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.name, disable=not (cfg.progress and self.is_main),
                    dynamic_ncols=True)
         try:
+            tick = time.perf_counter()
             for batch in loader:
                 torch.manual_seed(step_seed(self.seed, self.dist.rank, self.step))
                 stats = step_fn(batch)
+                stats["seconds"] = time.perf_counter() - tick  # data loading included
+                tick = time.perf_counter()
                 skipped_in_row = skipped_in_row + 1 if stats.get("skipped", 0) else 0
                 if skipped_in_row >= cfg.max_nonfinite:
                     raise NonFiniteError(
