@@ -10,21 +10,18 @@ each evaluated on the held-out videos keeping every i-th frame.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
-import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from slt.demo import FULL, DataSpec, synthetic_dataset
+from slt.demo import FULL
 from slt.evaluation import evaluate_dataset
 from slt.reference.tracker import ReferenceTracker
 from slt.reference.train import RunOptions, build_model, run_slt
-from slt_vs_flt import flt_to_plateau
+from slt_vs_flt import common_parser, flt_to_plateau, load_data
 
 INTERVALS = (1, 2, 3, 4)
 
@@ -49,20 +46,9 @@ class EveryNthFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path("slt_out/benchmarks/sa_ablation"))
-    parser.add_argument("--round-steps", type=int, default=300)
-    parser.add_argument("--flt-max-steps", type=int, default=3000)
-    parser.add_argument("--plateau-gain", type=float, default=0.5)
-    parser.add_argument("--slt-steps", type=int, default=FULL.slt.steps)
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    data_dir = args.out / "data"
-    train = synthetic_dataset(data_dir / "train", FULL.train, not args.no_progress)
-    val = synthetic_dataset(data_dir / "val", DataSpec(videos=24, frames=100, seed=3), not args.no_progress)
-    test = synthetic_dataset(data_dir / "test", FULL.test, not args.no_progress)
+    args = common_parser(__doc__, 1, "slt_out/benchmarks/sa_ablation").parse_args(argv)
+    data = load_data(args)
+    train, val, test = data["train"], data["val"], data["test"]
     recipes = {
         "SLT without SA": dataclasses.replace(FULL.slt, steps=args.slt_steps, frame_sample_mode="sequential"),
         "SLT with SA": dataclasses.replace(FULL.slt, steps=args.slt_steps),

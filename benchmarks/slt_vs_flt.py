@@ -109,25 +109,34 @@ def report(results: list[dict]) -> tuple[str, bool]:
     return "\n".join(lines), passed
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path("slt_out/benchmarks/slt_vs_flt"))
-    parser.add_argument("--test-videos", type=int, default=100)
+def common_parser(doc: str, seeds: int, out: str) -> argparse.ArgumentParser:
+    """Arguments shared with ``sa_ablation.py``: seeds, output folder, FLT plateau and SLT budget."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=seeds)
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--test-videos", type=int, default=FULL.test.videos)
     parser.add_argument("--round-steps", type=int, default=300)
     parser.add_argument("--flt-max-steps", type=int, default=3000)
     parser.add_argument("--plateau-gain", type=float, default=0.5)
     parser.add_argument("--slt-steps", type=int, default=FULL.slt.steps)
     parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def load_data(args: argparse.Namespace) -> dict:
+    """Training, validation (plateau detection) and test videos, cached under ``args.out / 'data'``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    data_dir = args.out / "data"
-    data = {
-        "train": synthetic_dataset(data_dir / "train", FULL.train, not args.no_progress),
-        "val": synthetic_dataset(data_dir / "val", DataSpec(videos=24, frames=100, seed=3), not args.no_progress),
-        "test": synthetic_dataset(data_dir / "test", dataclasses.replace(FULL.test, videos=args.test_videos),
-                                  not args.no_progress),
+    folder, progress = args.out / "data", not args.no_progress
+    return {
+        "train": synthetic_dataset(folder / "train", FULL.train, progress),
+        "val": synthetic_dataset(folder / "val", DataSpec(videos=24, frames=100, seed=3), progress),
+        "test": synthetic_dataset(folder / "test", dataclasses.replace(FULL.test, videos=args.test_videos), progress),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = common_parser(__doc__, 3, "slt_out/benchmarks/slt_vs_flt").parse_args(argv)
+    data = load_data(args)
     results = [run_seed(seed, args, data) for seed in range(args.seeds)]
     text, passed = report(results)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
