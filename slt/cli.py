@@ -1,4 +1,5 @@
-"""The ``slt`` command line: ``slt --version``, ``slt make-data``, ``slt demo``, ``slt train``."""
+"""The ``slt`` command line: ``slt --version``, ``slt make-data``, ``slt demo``, ``slt train``,
+``slt patch-host``, ``slt vot-workspace``."""
 
 from __future__ import annotations
 
@@ -60,6 +61,19 @@ def _patch_host(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vot_workspace(args: argparse.Namespace) -> int:
+    from slt.vot.workspace import parse_tracker, write_workspace
+
+    trackers = dict(parse_tracker(text, args.device) for text in args.tracker)
+    if len(trackers) != len(args.tracker):
+        raise ValueError("--tracker: the same NAME is given twice")
+    roots = {kind: root for kind, root in (("pysot", args.pysot_root), ("transt", args.transt_root)) if root}
+    out = write_workspace(args.out, args.sequences, trackers, layout=args.layout, host_roots=roots,
+                          python=args.python, timeout=args.timeout)
+    sys.stdout.write(f"{out}\n")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from slt.reference.cli import train
 
@@ -97,6 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="report; exit 0 only when fully applied")
     mode.add_argument("--revert", action="store_true", help="restore the tree byte for byte")
     patch.set_defaults(run=_patch_host)
+
+    vot = sub.add_parser("vot-workspace", help="write a VOT-toolkit workspace (stack, trackers.ini, sequences)")
+    vot.add_argument("--out", type=Path, required=True, help="workspace folder")
+    vot.add_argument("--sequences", type=Path, required=True,
+                     help="dataset folder (VOT, GOT-10k: the one with list.txt; LaSOT: the one with the classes)")
+    vot.add_argument("--layout", choices=("vot", "got10k", "lasot"), default="vot",
+                     help="dataset layout; got10k and lasot are converted to VOT under OUT/sequences (default vot)")
+    vot.add_argument("--tracker", action="append", required=True, metavar="NAME=KIND[:WEIGHTS[:CONFIG]]",
+                     help="a tracker: KIND reference, static, pysot (needs CONFIG) or transt (repeatable)")
+    vot.add_argument("--device", default="cpu", help="torch device of the trackers (default cpu)")
+    vot.add_argument("--pysot-root", type=Path, default=None, help="PySOT checkout (for pysot trackers)")
+    vot.add_argument("--transt-root", type=Path, default=None, help="TransT checkout (for transt trackers)")
+    vot.add_argument("--python", default=sys.executable,
+                     help="interpreter of the tracker processes (default: this one)")
+    vot.add_argument("--timeout", type=int, default=30, help="seconds for start-up and each reply (default 30)")
+    vot.set_defaults(run=_vot_workspace)
 
     train = sub.add_parser("train", help="train the reference tracker (frame-level or SLT) on a dataset")
     from slt.reference.cli import add_train_arguments
