@@ -1,0 +1,58 @@
+"""SLT for PyTracking/LTR hosts: SLT-TransT on a TransT checkout (chenxin-dlut/TransT).
+
+Run inside a host tree patched with ``slt patch-host transt ROOT`` (see docs/pytracking.md):
+
+* :mod:`slt_pytracking.loader` -- host datasets, image loader and an ``LTRLoader`` of SLT clips (tracker-agnostic);
+* :mod:`slt_pytracking.transt_tracker` -- :class:`~slt_pytracking.transt_tracker.SLTTransT`, the batched
+  exploration tracker over the host TransT network;
+* :mod:`slt_pytracking.actors` -- :class:`~slt_pytracking.actors.SLTTransTActor` (``ltr.actors.BaseActor``);
+* :mod:`slt_pytracking.trainer` -- :class:`~slt_pytracking.trainer.SLTTrainer` (``ltr.trainers.LTRTrainer``,
+  tracker-agnostic);
+* :mod:`slt_pytracking.weights` -- weights paths, safe loading, the offline TransT constructor;
+* :mod:`slt_pytracking.train_settings` -- ``run(settings)`` recipes for ``ltr/run_training.py slt NAME``;
+* :mod:`slt_pytracking.parameter` -- parameters for ``pytracking/run_tracker.py transt slt_transt``.
+
+Every module that imports the host calls :func:`require_patched_host` first, so an unpatched tree fails with
+the command that fixes it instead of a ``torch._six`` import error deep inside the host.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+
+def host_root() -> Path:
+    """The PyTracking-family tree on ``sys.path`` (the folder holding ``ltr/``)."""
+    from slt.patching import PatchError
+
+    spec = importlib.util.find_spec("ltr")
+    if spec is None or not spec.submodule_search_locations:
+        raise PatchError("no host tree on sys.path: run from a TransT checkout (ltr/run_training.py and "
+                         "pytracking/run_tracker.py add it) or set PYTHONPATH=<TransT checkout>")
+    return Path(next(iter(spec.submodule_search_locations))).resolve().parent
+
+
+@functools.lru_cache(maxsize=None)
+def require_patched_host() -> Path:
+    """Check that the host tree on ``sys.path`` carries every SLT patch; returns its root.
+
+    Raises :class:`slt.patching.PatchError` naming the ``slt patch-host`` command when it does not.
+    """
+    from slt import patching
+
+    root = host_root()
+    kinds = [name for name, host in patching.HOSTS.items()
+             if name != "pysot" and all((root / marker).is_file() for marker in host.markers)]
+    if not kinds:
+        raise patching.PatchError(f"{root} is not a TransT or TransformerTrack checkout (slt_pytracking supports "
+                                  f"{', '.join(h.description for n, h in patching.HOSTS.items() if n != 'pysot')})")
+    kind = kinds[0]
+    states = patching.status(kind, root)
+    missing = {name: state for name, state in states.items() if state != "applied"}
+    if missing:
+        listed = ", ".join(f"{name} ({state})" for name, state in missing.items())
+        raise patching.PatchError(f"the host tree {root} is not patched for SLT: {listed}; "
+                                  f"run: slt patch-host {kind} {root}")
+    return root

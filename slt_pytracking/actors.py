@@ -1,0 +1,98 @@
+"""SLT-TransT actor: exploration and the sequence-level loss on recorded exploration crops (SLT_REFERENCE 3).
+
+``loss = slt_loss_weight * L_scst + 5 * L1 + 2 * GIoU``: the SCST policy-gradient term on the sampled
+candidates, plus TransT's box losses (the host ``SetCriterion`` with only its ``'boxes'`` loss and the
+``TrackingMatcher``) against the ground truth in each recorded search crop.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from slt import scst
+from slt.boxes import xywh_to_cxcywh
+from slt.policy import hann_window
+from slt.rollout import Rollout, Samples, explore
+from slt_pytracking import require_patched_host
+from slt_pytracking.transt_tracker import SLTTransT, fuse, policy_logits, template_features
+
+require_patched_host()
+
+from ltr.actors import BaseActor  # noqa: E402  (host imports after the patch check)
+from ltr.models.loss.matcher import build_matcher  # noqa: E402
+from ltr.models.tracking.transt import SetCriterion  # noqa: E402
+
+
+def transt_box_objective() -> SetCriterion:
+    """The host's ``transt_loss`` criterion without its classification loss: L1 (weight 5) and GIoU (weight 2)
+    on the cells the ``TrackingMatcher`` assigns to the target (every cell inside the ground-truth box)."""
+    return SetCriterion(num_classes=1, matcher=build_matcher(), weight_dict={"loss_bbox": 5, "loss_giou": 2},
+                        eos_coef=0.0625, losses=["boxes"])
+
+
+class SLTTransTActor(BaseActor):
+    """``explore(data) -> Rollout`` with the batched tracker, ``actor(samples) -> (loss, stats)`` for the update.
+
+    Args:
+        net: the host TransT network (the one ``tracker`` explores with).
+        objective: box criterion, :func:`transt_box_objective`.
+        tracker: :class:`~slt_pytracking.transt_tracker.SLTTransT` around ``net``; its exploration config
+            defines the policy shaping the loss rebuilds.
+        slt_loss_weight: weight of the SCST term (15 in SLT-TransT).
+        denominator: :func:`slt.scst.scst_loss` denominator (``"all"``: official, padded samples counted).
+    """
+
+    def __init__(self, net: nn.Module, objective: nn.Module, tracker: SLTTransT, slt_loss_weight: float = 15.0,
+                 denominator: str = "all") -> None:
+        super().__init__(net, objective)
+        self.tracker = tracker
+        self.slt_loss_weight = slt_loss_weight
+        self.denominator = denominator
+        self.window = hann_window(tracker.config.score_size)
+
+    def to(self, device: torch.device | str) -> None:
+        """Move the network and the criterion to ``device``."""
+        super().to(device)
+        self.objective.to(device)
+
+    def explore(self, data: dict[str, list], generator: torch.Generator | None = None) -> Rollout:
+        """Greedy and sampled trajectories over a batch of clips (:func:`slt.rollout.explore`)."""
+        return explore(self.tracker, data, generator)
+
+    def __call__(self, samples: Samples) -> tuple[Tensor, dict[str, float]]:
+        """Loss of M recorded samples (any chunk of a rollout's :class:`~slt.rollout.Samples`), with gradients.
+
+        The template branch runs once per clip present in the chunk. Box targets are ``samples.gt_in_crop``
+        (M, 4) xywh crop pixels converted to normalised ``cx cy w h``; samples without ground truth (NaN),
+        padded ones, and those whose target centre lies outside the crop (the host matcher would index cells
+        with negative numbers) get no box loss. Inputs are never modified.
+        """
+        clips, inverse = torch.unique(samples.sequence, return_inverse=True)
+        template = template_features(self.net, samples.templates[clips]).index(inverse)
+        pred_logits, pred_boxes = fuse(self.net, template, samples.crops)
+        logits = policy_logits(pred_logits, self.window.to(pred_logits.device), self.tracker.config)
+        loss_slt = scst.scst_loss(logits, samples.actions, samples.rewards, samples.mask,
+                                  denominator=self.denominator)
+        box = self._box_losses(pred_logits, pred_boxes, samples)
+        weights = self.objective.weight_dict
+        loss_box = sum(box[name] * weights[name] for name in weights) if box else pred_boxes.sum() * 0.0
+        loss = self.slt_loss_weight * loss_slt + loss_box
+        stats = {"Loss/total": loss.item(), "Loss/sl_clf": loss_slt.item(),
+                 "Loss/bbox": box["loss_bbox"].item() if box else 0.0,
+                 "Loss/giou": box["loss_giou"].item() if box else 0.0,
+                 "bbox_iou": box["iou"].item() if box else 0.0}
+        return loss, stats
+
+    def _box_losses(self, pred_logits: Tensor, pred_boxes: Tensor, samples: Samples) -> dict[str, Tensor]:
+        """Host ``SetCriterion`` losses over the samples with a usable target; empty dict when there is none."""
+        target = xywh_to_cxcywh(samples.gt_in_crop) / samples.crops.shape[-1]
+        usable = (samples.mask & torch.isfinite(target).all(-1) & (target[:, 2:] > 0).all(-1)
+                  & (target[:, :2] > 0).all(-1) & (target[:, :2] < 1).all(-1))
+        if not bool(usable.any()):
+            return {}
+        rows = usable.nonzero().squeeze(1)
+        outputs = {"pred_logits": pred_logits[rows], "pred_boxes": pred_boxes[rows]}
+        label = torch.zeros(1, dtype=torch.int64, device=target.device)
+        targets = [{"boxes": target[r][None].clone(), "labels": label} for r in rows.tolist()]
+        return self.objective(outputs, targets)

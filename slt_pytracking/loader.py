@@ -1,0 +1,87 @@
+"""Training data for SLT on an LTR host: the host's own datasets, sampled into clips, in an ``LTRLoader``.
+
+Tracker-agnostic (SLT-TransT and SLT-TrDiMP read the same clips). A clip is one sample of
+:class:`slt.sampling.SequenceSampler` (template frame + T search frames, RGB uint8, boxes ``xywh`` pixels);
+a batch is :func:`slt.sampling.list_collate` of N clips: a dict of Python lists, nothing stacked.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from typing import Any, Callable
+
+import numpy as np
+
+from slt.sampling import SequenceSampler, list_collate
+from slt_pytracking import require_patched_host
+
+require_patched_host()
+
+import ltr.data.image_loader as host_image_loader  # noqa: E402  (host imports after the patch check)
+import ltr.dataset as host_datasets  # noqa: E402
+from ltr.data import LTRLoader  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+DATASETS: dict[str, tuple[str, str, str]] = {
+    "lasot": ("Lasot", "lasot_dir", "LaSOT root (the folder of class folders)"),
+    "got10k": ("Got10k", "got10k_dir", "GOT-10k 'train' folder (holding list.txt)"),
+    "trackingnet": ("TrackingNet", "trackingnet_dir", "TrackingNet root (holding TRAIN_0, TRAIN_1, ...)"),
+}
+"""Dataset name -> (``ltr.dataset`` class, ``settings.env`` attribute with its root, what that folder is)."""
+
+
+@functools.lru_cache(maxsize=1)
+def image_loader() -> Callable[[str], np.ndarray]:
+    """The host's ``jpeg4py_loader`` when libjpeg-turbo loads, else its ``opencv_loader`` (both RGB uint8).
+
+    Without the ``libturbojpeg`` shared library, the host's default loader prints an error and returns None
+    for every frame; the OpenCV loader decodes the same images, more slowly.
+    """
+    try:
+        import jpeg4py._cffi
+
+        jpeg4py._cffi.initialize()
+    except (ImportError, OSError) as error:
+        logger.warning("jpeg4py cannot decode (%s): reading frames with OpenCV (install libturbojpeg for speed)",
+                       error)
+        return host_image_loader.opencv_loader
+    return host_image_loader.jpeg4py_loader
+
+
+def require_folder(env: Any, attribute: str, what: str) -> str:
+    """``env.<attribute>`` (an LTR ``EnvironmentSettings`` path) if it names a folder, else FileNotFoundError."""
+    path = getattr(env, attribute, None)
+    if not path or not os.path.isdir(path):
+        raise FileNotFoundError(f"settings.env.{attribute} = {path!r} is not a folder: set {attribute} to the "
+                                f"{what} in ltr/admin/local.py")
+    return path
+
+
+def build_dataset(env: Any, name: str, loader: Callable[[str], np.ndarray] | None = None, **kwargs: Any) -> Any:
+    """The host dataset ``name`` (a key of :data:`DATASETS`) rooted at its ``settings.env`` folder.
+
+    ``kwargs`` go to the host class, e.g. ``split='vottrain'`` (GOT-10k; ``split=None`` reads all of list.txt,
+    needed for anything but the full official dataset), ``split='train'`` (LaSOT), ``set_ids=[0, 1, 2, 3]``
+    (TrackingNet).
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
+    class_name, attribute, what = DATASETS[name]
+    root = require_folder(env, attribute, what)
+    dataset = getattr(host_datasets, class_name)(root, image_loader=loader or image_loader(), **kwargs)
+    logger.info("%s: %d sequences from %s", class_name, dataset.get_num_sequences(), root)
+    return dataset
+
+
+def sequence_loader(name: str, sampler: SequenceSampler, num_seq: int, num_workers: int = 0,
+                    training: bool = True) -> LTRLoader:
+    """An ``LTRLoader`` yielding batches of ``num_seq`` clips (dicts of lists, see module doc).
+
+    ``shuffle=False`` (the sampler draws at random itself), ``drop_last=True``, ``stack_dim=0`` (read by the
+    host's statistics only).
+    """
+    return LTRLoader(name, sampler, training=training, batch_size=num_seq, shuffle=False, num_workers=num_workers,
+                     collate_fn=list_collate, drop_last=True, stack_dim=0)

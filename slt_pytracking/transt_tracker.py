@@ -1,0 +1,230 @@
+"""SLT-TransT exploration: the stock TransT tracker, batched over trajectories (SLT_REFERENCE 2.0, 2.1).
+
+:class:`SLTTransT` extends the host's ``pytracking.tracker.transt.TransT`` with the batched protocol of
+:mod:`slt.rollout` (``batch_init`` / ``batch_track``); its inherited ``initialize`` / ``track`` are the stock
+test-time tracker, and the greedy rows of ``batch_track`` take the same decisions. The network is the host
+TransT module, used through its parts (``backbone``, ``input_proj``, ``featurefusion_network``,
+``class_embed``, ``bbox_embed``), with the template features cached in the tracker, never on the network.
+
+Conventions: boxes ``xywh`` in image pixels with centre ``x + w / 2`` (TransT's, no ``-1``); images HxWx3
+uint8 RGB; network outputs per row: ``pred_logits`` (K, 2) with class 0 = target, ``pred_boxes`` (K, 4)
+``cx cy w h`` normalised to the search crop, K = 32 x 32 cells in row-major order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from slt import policy
+from slt.crop import FrameBatch, crop_batch, crop_windows, frame_means, siamfc_region, to_uint8
+from slt.rollout import TrackStep
+from slt_pytracking import require_patched_host
+
+require_patched_host()
+
+from pytracking.tracker.transt import TransT  # noqa: E402  (host imports after the patch check)
+from pytracking.utils import TrackerParams  # noqa: E402
+from util.misc import nested_tensor_from_tensor_2  # noqa: E402
+
+CROP_BACKENDS = ("torch", "host")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ExplorationConfig:
+    """TransT tracking geometry (the stock tracker's constants) and SLT's policy settings.
+
+    ``crop_backend``: ``"torch"`` crops every row in one batched ``grid_sample`` on the network's device;
+    ``"host"`` calls the stock tracker's own ``get_subwindow`` per row with OpenCV -- bit-exact with the stock
+    tracker, slower. Both pad with the template frame's mean colour truncated to integers, as the stock
+    tracker does; they differ by OpenCV's fixed-point resize arithmetic (about 0.1 grey level on average).
+    ``no_neg_logit``: score ``sigmoid(l_target)`` instead of ``softmax(l)[target] = sigmoid(l_target - l_bg)``.
+    """
+
+    template_size: int = 128
+    search_size: int = 256
+    template_factor: float = 2.0
+    search_factor: float = 4.0
+    score_size: int = 32
+    window_influence: float = 0.49
+    temperature: float = 4.0
+    sig_eps: float = 0.01
+    no_neg_logit: bool = False
+    min_size: float = 10.0
+    crop_backend: str = "torch"
+
+    def __post_init__(self) -> None:
+        if self.crop_backend not in CROP_BACKENDS:
+            raise ValueError(f"unknown crop_backend {self.crop_backend!r}; expected one of {CROP_BACKENDS}")
+
+
+class TemplateFeatures(NamedTuple):
+    """Backbone features of template crops, ready for the feature-fusion network.
+
+    ``src`` (B, C, 16, 16) after ``input_proj``; ``mask`` (B, 16, 16) bool padding mask; ``pos`` (B, C, 16, 16)
+    position encoding.
+    """
+
+    src: Tensor
+    mask: Tensor
+    pos: Tensor
+
+    def index(self, rows: Tensor) -> "TemplateFeatures":
+        return TemplateFeatures(self.src[rows], self.mask[rows], self.pos[rows])
+
+
+def normalise(crops: Tensor) -> Tensor:
+    """``(B, 3, S, S)`` uint8 RGB crops -> float32 network input, exactly as the stock tracker.
+
+    ``x / 255`` clamped to [0, 1], then ImageNet mean/std normalisation.
+    """
+    x = crops.float().mul(1.0 / 255.0).clamp(0.0, 1.0)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device)[:, None, None]
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device)[:, None, None]
+    return (x - mean) / std
+
+
+def template_features(net: nn.Module, crops: Tensor) -> TemplateFeatures:
+    """``(B, 3, 128, 128)`` uint8 template crops -> :class:`TemplateFeatures` (differentiable)."""
+    features, pos = net.backbone(nested_tensor_from_tensor_2(normalise(crops)))
+    src, mask = features[-1].decompose()
+    return TemplateFeatures(net.input_proj(src), mask, pos[-1])
+
+
+def fuse(net: nn.Module, template: TemplateFeatures, crops: Tensor) -> tuple[Tensor, Tensor]:
+    """TransT on ``(B, 3, 256, 256)`` uint8 search crops against per-row template features.
+
+    Returns ``pred_logits`` (B, 1024, 2) and ``pred_boxes`` (B, 1024, 4) normalised ``cx cy w h`` -- what the
+    host ``TransT.track`` / ``TransT.forward`` return, with the template branch computed once per template.
+    """
+    features, pos = net.backbone(nested_tensor_from_tensor_2(normalise(crops)))
+    src, mask = features[-1].decompose()
+    hs = net.featurefusion_network(template.src, template.mask, net.input_proj(src), mask, template.pos, pos[-1])
+    return net.class_embed(hs)[-1], net.bbox_embed(hs).sigmoid()[-1]
+
+
+def policy_logits(pred_logits: Tensor, window: Tensor, config: ExplorationConfig) -> Tensor:
+    """``(B, K, 2)`` TransT class logits -> ``(B, K)`` SLT policy logits (SLT_REFERENCE 2.1).
+
+    ``p = (1 - w) * score + w * hann`` with ``score = softmax(l)[..., 0]`` (``sigmoid(l[..., 0])`` with
+    ``no_neg_logit``), ``w = window_influence``; logits ``= inv_sigmoid_eps(p) * temperature``. The argmax is
+    the stock tracker's ``argmax(pscore)``. Used both in exploration and in the update (same shaping).
+    """
+    score = torch.sigmoid(pred_logits[..., 0]) if config.no_neg_logit else torch.softmax(pred_logits, -1)[..., 0]
+    return policy.shaped_logits(score, window=window, window_influence=config.window_influence,
+                                temperature=config.temperature, sig_eps=config.sig_eps)
+
+
+def context_side(size: Tensor, factor: float) -> Tensor:
+    """Square crop side of TransT: ``ceil(sqrt((w + c) (h + c)))``, ``c = (factor - 1) (w + h) / 2``.
+
+    ``size`` (B, 2) ``w h`` -> (B,). Factor 2 gives the template side s_z, factor 4 the search side s_x.
+    """
+    context = (factor - 1.0) * size.sum(-1) * 0.5
+    return torch.ceil(torch.sqrt((size[:, 0] + context) * (size[:, 1] + context)))
+
+
+class SLTTransT(TransT):
+    """Batched TransT exploration tracker (``copies * N`` rows, copy-major: row ``c * N + i`` follows clip i).
+
+    The tracker state (``state_centre``, ``state_size``: (B, 2) float64, like the stock tracker's numpy state)
+    and the template features of the current clips (``template``) live in the tracker, never as attributes of
+    the network (SLT_REFERENCE B17); names differ from the stock tracker's own state, so the inherited
+    ``initialize`` / ``track`` can be used on the same object.
+    The device is the network's. Call ``batch_init`` / ``batch_track`` under ``torch.inference_mode()``
+    (:func:`slt.rollout.explore` does).
+    """
+
+    def __init__(self, net: nn.Module, config: ExplorationConfig = ExplorationConfig()) -> None:
+        params = TrackerParams()
+        params.net = net
+        params.use_gpu = torch.cuda.is_available()
+        super().__init__(params)
+        self.features_initialized = True
+        self.network = net
+        self.config = config
+        self.policy_window = policy.hann_window(config.score_size)
+        self.copies = 1
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.parameters()).device
+
+    # ----------------------------------------------------------------------------------------- batched API
+    def batch_init(self, template_images: Sequence[np.ndarray], template_boxes: Tensor, init_boxes: Tensor,
+                   copies: int = 2) -> Tensor:
+        """Start ``copies * N`` trajectories; returns the ``(N, 3, 128, 128)`` uint8 template crops.
+
+        ``template_boxes`` (N, 4) xywh locate the targets in ``template_images`` (N HxWx3 uint8 RGB); the state
+        starts at ``init_boxes`` (N, 4) xywh, the ground truth of each clip's first frame.
+        """
+        cfg = self.config
+        device = self.device
+        self.policy_window = self.policy_window.to(device)
+        boxes = template_boxes.to(device, torch.float64)
+        centre = boxes[:, :2] + boxes[:, 2:] / 2
+        side = context_side(boxes[:, 2:], cfg.template_factor)
+        self.template_means = [np.mean(image, axis=(0, 1)) for image in template_images]
+        self.padding = torch.floor(frame_means(template_images, device))
+        crops, _ = self._crop(template_images, centre, side, cfg.template_size)
+        self.padding = self.padding.repeat(copies, 1)
+        rows = torch.arange(len(template_images), device=device).repeat(copies)
+        with torch.no_grad():
+            self.template = template_features(self.network, crops).index(rows)
+        init = init_boxes.to(device, torch.float64)
+        self.state_centre = (init[:, :2] + init[:, 2:] / 2).repeat(copies, 1)
+        self.state_size = init[:, 2:].repeat(copies, 1)
+        self.copies = copies
+        return crops
+
+    def batch_track(self, frames: Sequence[np.ndarray], action_mode: str = "half",
+                    generator: torch.Generator | None = None) -> TrackStep:
+        """Track one frame per clip (``frames``: N HxWx3 uint8 RGB) for every row.
+
+        Returns boxes (B, 4) xywh float32, actions (B,), the uint8 search crops (B, 3, 256, 256) the decisions
+        were made on and their regions (B, 4) ``x0 y0 side side`` in image pixels.
+        """
+        cfg = self.config
+        side = context_side(self.state_size, cfg.search_factor)
+        crops, regions = self._crop(frames, self.state_centre, side, cfg.search_size)
+        with torch.no_grad():
+            pred_logits, pred_boxes = fuse(self.network, self.template, crops)
+        logits = policy_logits(pred_logits, self.policy_window, cfg)
+        actions = policy.select_actions(logits, action_mode, generator)
+        rows = torch.arange(actions.shape[0], device=actions.device)
+        chosen = (pred_boxes[rows, actions] * side.float()[:, None]).double()
+        centre = chosen[:, :2] + self.state_centre - side[:, None] / 2
+        height_width = torch.tensor([frame.shape[:2] for frame in frames], dtype=torch.float64,
+                                    device=centre.device).repeat(self.copies, 1)
+        width_height = height_width.flip(-1)
+        self.state_centre = torch.minimum(centre, width_height).clamp(min=0)
+        self.state_size = torch.maximum(torch.minimum(chosen[:, 2:], width_height),
+                                  torch.full_like(width_height, cfg.min_size))
+        boxes = torch.cat((self.state_centre - self.state_size / 2, self.state_size), dim=1).float()
+        return TrackStep(boxes=boxes, actions=actions, crops=crops, regions=regions, extras={})
+
+    # ------------------------------------------------------------------------------------------- crops
+    def _crop(self, images: Sequence[np.ndarray], centre: Tensor, side: Tensor,
+              out_size: int) -> tuple[Tensor, Tensor]:
+        """Square SiamFC crops of ``(B, 2)`` centres and ``(B,)`` sides; row ``r`` crops ``images[r % len(images)]``.
+
+        Returns ``(B, 3, S, S)`` uint8 crops on the device and their regions ``(B, 4)`` ``x0 y0 side side``
+        (the integer pixel square of the stock ``get_subwindow``, continuous coordinates, float32).
+        """
+        regions = siamfc_region(centre, side).float()
+        if self.config.crop_backend == "torch":
+            frames = FrameBatch.from_numpy(images, centre.device, crop_windows(regions, [i.shape[:2] for i in images]))
+            return to_uint8(crop_batch(frames, regions, out_size, self.padding)), regions
+        self.params.use_gpu = centre.device.type == "cuda"  # where get_subwindow puts its crop
+        count = len(images)
+        centres = centre.cpu().numpy()
+        sides = side.cpu().numpy()
+        patches = [self.get_subwindow(images[r % count], centres[r], out_size, int(round(sides[r])),
+                                      self.template_means[r % count]) for r in range(centre.shape[0])]
+        return to_uint8(torch.cat(patches).to(centre.device)), regions

@@ -1,0 +1,169 @@
+"""TransT networks built offline, and where their weights come from.
+
+* :func:`transt_offline` builds the host TransT (ResNet-50 layer3 backbone, feature fusion, heads) with
+  ``backbone_pretrained=False``: the host's ``transt_resnet50`` downloads ImageNet weights that the loaded
+  checkpoint overwrites anyway (SLT_REFERENCE B18). It is an LTR ``model_constructor``, so checkpoints written
+  by the LTR trainer can be rebuilt by ``ltr.admin.loading.load_network`` offline too.
+* :func:`pretrained_weights_path` (training) and :func:`slt_checkpoint_path` (evaluation) resolve paths from an
+  environment variable or the host's ``local.py``, never from a placeholder.
+* :func:`load_weights` loads with ``weights_only=True`` first; LTR checkpoints pickle Python objects (settings,
+  statistics, the constructor) and load only when the user marks checkpoints as trusted with
+  ``SLT_TRUST_CHECKPOINTS=1``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from slt.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked
+from slt_pytracking import require_patched_host
+
+require_patched_host()
+
+from ltr import model_constructor  # noqa: E402  (host imports after the patch check)
+from ltr.models.backbone.transt_backbone import build_backbone  # noqa: E402
+from ltr.models.neck.featurefusion_network import build_featurefusion_network  # noqa: E402
+from ltr.models.tracking.transt import TransT  # noqa: E402
+from pytracking.features.net_wrappers import NetWithBackbone  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_ENV = "SLT_TRANST_WEIGHTS"
+"""Pretrained TransT weights SLT training starts from (the released ``transt.pth``)."""
+CHECKPOINT_ENV = "SLT_TRANST_CHECKPOINT"
+"""SLT-TransT weights the evaluation parameters load (a file, or a folder of ``*_ep*.pth.tar``)."""
+TRUST_ENV = "SLT_TRUST_CHECKPOINTS"
+"""Set to 1 to allow full unpickling of checkpoints (LTR checkpoints need it; it can run code)."""
+
+NETWORK_DEFAULTS: dict[str, Any] = {"position_embedding": "sine", "hidden_dim": 256, "dropout": 0.1, "nheads": 8,
+                                    "dim_feedforward": 2048, "featurefusion_layers": 4}
+"""TransT architecture (``ltr/train_settings/transt/transt.py``); SLT-TransT keeps it."""
+
+
+@model_constructor
+def transt_offline(position_embedding: str = "sine", hidden_dim: int = 256, dropout: float = 0.1, nheads: int = 8,
+                   dim_feedforward: int = 2048, featurefusion_layers: int = 4) -> TransT:
+    """The host TransT network with randomly initialised weights (no download), on the CPU."""
+    arch = SimpleNamespace(position_embedding=position_embedding, hidden_dim=hidden_dim, dropout=dropout,
+                           nheads=nheads, dim_feedforward=dim_feedforward, featurefusion_layers=featurefusion_layers)
+    return TransT(build_backbone(arch, backbone_pretrained=False), build_featurefusion_network(arch), num_classes=1)
+
+
+def network_kwargs(settings: Any) -> dict[str, Any]:
+    """The architecture arguments of :func:`transt_offline` read from ``settings`` (defaults where unset)."""
+    return {name: getattr(settings, name, default) for name, default in NETWORK_DEFAULTS.items()}
+
+
+def network_kwargs_from_state(state: dict[str, Tensor], source: str) -> dict[str, Any]:
+    """The :func:`transt_offline` arguments that fit a TransT state dict: width, feed-forward size, number of
+    feature-fusion layers and position embedding (the number of heads is not visible in shapes: 8)."""
+    pattern = re.compile(r"featurefusion_network\.encoder\.layers\.(\d+)\.")
+    layers = {int(m.group(1)) for key in state if (m := pattern.match(key))}
+    try:
+        return {"hidden_dim": state["input_proj.weight"].shape[0],
+                "dim_feedforward": state["featurefusion_network.encoder.layers.0.linear11.weight"].shape[0],
+                "featurefusion_layers": len(layers),
+                "position_embedding": "learned" if any(".row_embed." in key for key in state) else "sine"}
+    except KeyError as error:
+        raise CheckpointError(f"{source} does not hold a TransT state dict (no {error})") from error
+
+
+def trusted() -> bool:
+    """True when ``SLT_TRUST_CHECKPOINTS=1``."""
+    return os.environ.get(TRUST_ENV, "") == "1"
+
+
+def load_state(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """The network state dict in ``path``: the ``'net'`` entry of an LTR checkpoint, or a bare state dict.
+
+    ``weights_only`` loading first; full unpickling only with ``SLT_TRUST_CHECKPOINTS=1``.
+    """
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as error:
+        if not trusted():
+            raise CheckpointError(f"{error}. LTR checkpoints (the released transt.pth, the SLT trainer's "
+                                  f"*.pth.tar) pickle settings and statistics objects; if you trust this file, "
+                                  f"set {TRUST_ENV}=1 to load it with full unpickling") from error
+        state = load_checkpoint(path, trusted=True)
+    weights = state.get("net", state)
+    if not isinstance(weights, dict) or not all(isinstance(v, Tensor) for v in weights.values()):
+        raise CheckpointError(f"{path} holds no network state dict (expected a 'net' entry or a dict of tensors)")
+    return weights
+
+
+def load_weights(net: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Load ``path`` (see :func:`load_state`) into ``net``, strictly; errors name the file and the keys."""
+    load_state_dict_checked(net, load_state(path), source=str(path))
+    logger.info("loaded TransT weights from %s", path)
+
+
+def pretrained_weights_path(env: Any) -> Path:
+    """Pretrained TransT weights for SLT training: ``$SLT_TRANST_WEIGHTS``, else
+    ``<settings.env.pretrained_networks>/transt.pth``; FileNotFoundError naming both otherwise."""
+    value = os.environ.get(WEIGHTS_ENV)
+    if value:
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"{WEIGHTS_ENV}={value} is not a file: point it at the pretrained TransT "
+                                    f"weights (transt.pth from the TransT release)")
+        return path
+    folder = getattr(env, "pretrained_networks", None)
+    if folder and (Path(folder).expanduser() / "transt.pth").is_file():
+        return Path(folder).expanduser() / "transt.pth"
+    raise FileNotFoundError(f"no pretrained TransT weights: set {WEIGHTS_ENV}=/path/to/transt.pth (the TransT "
+                            f"release), or add self.pretrained_networks = '/folder/with/transt.pth' to "
+                            f"ltr/admin/local.py (now {folder!r})")
+
+
+def latest_checkpoint(path: Path) -> Path:
+    """``path`` itself if a file, else the last ``*_ep*.pth.tar`` in the folder ``path``."""
+    if path.is_dir():
+        found = sorted(path.glob("*_ep*.pth.tar"))
+        if not found:
+            raise FileNotFoundError(f"no *_ep*.pth.tar checkpoint in {path}")
+        return found[-1]
+    return path
+
+
+def slt_checkpoint_path() -> Path:
+    """SLT-TransT weights for evaluation: ``$SLT_TRANST_CHECKPOINT`` (file, or checkpoint folder: its last
+    epoch), else ``<pytracking env network_path>/slt_transt.pth``; FileNotFoundError naming both otherwise."""
+    value = os.environ.get(CHECKPOINT_ENV)
+    if value:
+        path = Path(value).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"{CHECKPOINT_ENV}={value} does not exist: point it at an SLT-TransT checkpoint "
+                                    f"(e.g. <workspace>/checkpoints/ltr/slt/transt/TransT_ep0120.pth.tar) or folder")
+        return latest_checkpoint(path)
+    from pytracking.evaluation.environment import env_settings
+
+    network_path = env_settings().network_path
+    default = Path(network_path).expanduser() / "slt_transt.pth"
+    if default.is_file():
+        return default
+    raise FileNotFoundError(f"no SLT-TransT weights: set {CHECKPOINT_ENV}=/path/to/checkpoint (or folder), or put "
+                            f"slt_transt.pth in network_path of pytracking/evaluation/local.py (now {network_path!r})")
+
+
+class TransTWeights(NetWithBackbone):
+    """``params.net`` for the stock TransT tracker: loads ``net_path`` with :func:`load_state` (no unchecked
+    unpickling) into a :func:`transt_offline` network of the checkpoint's architecture (no ImageNet download),
+    on the GPU when ``use_gpu`` and one is available."""
+
+    def load_network(self) -> None:
+        state = load_state(self.net_path)
+        self.net = transt_offline(**{**network_kwargs_from_state(state, str(self.net_path)), **self.net_kwargs})
+        load_state_dict_checked(self.net, state, source=str(self.net_path))
+        logger.info("loaded TransT weights from %s", self.net_path)
+        if self.use_gpu and torch.cuda.is_available():
+            self.net.to("cuda")
+        self.net.eval()

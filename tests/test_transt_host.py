@@ -1,0 +1,266 @@
+"""SLT-TransT against a real TransT checkout (chenxin-dlut/TransT, patched with ``slt patch-host transt``).
+
+Set ``TRANST_ROOT`` to the patched checkout. Networks have random weights; in-process tests use a TransT with a
+small transformer (the ResNet-50 backbone and 128/256 crops are the real ones), the subprocess runs of
+``ltr/run_training.py`` and ``pytracking/run_tracker.py`` the full TransT.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = os.environ.get("TRANST_ROOT")
+if not ROOT:
+    pytest.skip("TRANST_ROOT is not set (a TransT checkout patched with 'slt patch-host transt')",
+                allow_module_level=True)
+pytest.importorskip("torchvision", reason="the TransT host needs torchvision")
+HOST = Path(ROOT).resolve()
+if str(HOST) not in sys.path:
+    sys.path.insert(0, str(HOST))
+
+from transt_helpers import (copy_tree, patch_host, read_video, run_python, synthetic_got10k,  # noqa: E402
+                            tree_digest, write_ltr_local, write_pytracking_local)
+
+from slt.checkpoint import CheckpointError  # noqa: E402
+from slt.sampling import SequenceSampler  # noqa: E402
+from slt.update import UpdateConfig  # noqa: E402
+from slt_pytracking import weights  # noqa: E402
+from slt_pytracking.actors import SLTTransTActor, transt_box_objective  # noqa: E402
+from slt_pytracking.loader import build_dataset, sequence_loader  # noqa: E402
+from slt_pytracking.parameter.slt_transt import parameters  # noqa: E402
+from slt_pytracking.train_settings import transt as transt_settings  # noqa: E402
+from slt_pytracking.trainer import SLTTrainer  # noqa: E402
+from slt_pytracking.transt_tracker import ExplorationConfig, SLTTransT  # noqa: E402
+
+from pytracking.tracker.transt import TransT  # noqa: E402  (the stock tracker)
+from pytracking.utils import TrackerParams  # noqa: E402
+
+pytestmark = [pytest.mark.host, pytest.mark.slow]
+logger = logging.getLogger(__name__)
+SMALL = {"hidden_dim": 64, "dim_feedforward": 128, "featurefusion_layers": 1}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """Synthetic GOT-10k 'train' folder: 3 videos of 30 frames, 128 x 128."""
+    return synthetic_got10k(tmp_path_factory.mktemp("got10k"), videos=3, frames=30, seed=0)
+
+
+@pytest.fixture(scope="module")
+def small_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return weights.transt_offline(**SMALL).eval()
+
+
+def stock_track(net: torch.nn.Module, frames: list[np.ndarray], box: np.ndarray) -> np.ndarray:
+    """The stock TransT tracker (initialize + track) on one video -> (len(frames) - 1, 4) xywh."""
+    params = TrackerParams()
+    params.net = net
+    params.use_gpu = False
+    tracker = TransT(params)
+    tracker.features_initialized = True
+    tracker.initialize(frames[0], {"init_bbox": [float(v) for v in box]})
+    return np.array([tracker.track(frame)["target_bbox"] for frame in frames[1:]], dtype=np.float64)
+
+
+def explore_greedy(net: torch.nn.Module, videos: list, boxes: np.ndarray, backend: str,
+                   copies: int) -> tuple[np.ndarray, torch.Tensor]:
+    """Greedy rows of the batched tracker over the videos -> ((N, F, 4) xywh, first search crops (B, 3, S, S))."""
+    tracker = SLTTransT(net, ExplorationConfig(crop_backend=backend))
+    init = torch.as_tensor(boxes)
+    mode = "half" if copies == 2 else "argmax"
+    out, first = [], None
+    with torch.inference_mode():
+        tracker.batch_init([v[0] for v in videos], init, init, copies=copies)
+        for t in range(1, len(videos[0])):
+            step = tracker.batch_track([v[t] for v in videos], mode, torch.Generator().manual_seed(t))
+            out.append(step.boxes[: len(videos)].double().numpy())
+            first = step.crops if first is None else first
+    return np.stack(out, axis=1), first
+
+
+def test_greedy_rows_match_the_stock_tracker_frame_after_frame(data, small_net, record_property):
+    sequences = sorted(p for p in data.iterdir() if p.is_dir())[:2]
+    loaded = [read_video(seq, 6) for seq in sequences]  # init frame + 5 tracked frames
+    videos = [frames for frames, _ in loaded]
+    boxes = np.stack([gt[0] for _, gt in loaded])
+    host_boxes, host_crops = explore_greedy(small_net, videos, boxes, "host", copies=2)
+    assert "zf" not in vars(small_net) and "pos_template" not in vars(small_net)  # nothing cached on the network
+    stock = np.stack([stock_track(small_net, frames, box) for frames, box in zip(videos, boxes)])
+    host_error = float(np.abs(host_boxes - stock).max())
+    torch_boxes, torch_crops = explore_greedy(small_net, [v[:4] for v in videos], boxes, "torch", copies=1)
+    torch_error = float(np.abs(torch_boxes - stock[:, :3]).max())  # 3 tracked frames: a measurement
+    crop_error = float((torch_crops.float() - host_crops[: len(videos)].float()).abs().mean())
+    record_property("greedy_max_error_px_host", host_error)
+    record_property("greedy_max_error_px_torch", torch_error)
+    logger.warning("greedy parity: host crops %.2e px, torch crops %.3f px (first-crop mean |diff| %.3f grey)",
+                   host_error, torch_error, crop_error)
+    assert host_error < 1e-3
+    assert crop_error < 1.0  # OpenCV's fixed-point resize against bilinear grid_sample
+    assert torch_error < 8.0  # loose: one cell of the 32 x 32 grid is s_x / 32 pixels
+
+
+class CheckingActor(SLTTransTActor):
+    """The real actor, asserting that it leaves its inputs unchanged (SLT_REFERENCE B17)."""
+
+    calls = 0
+
+    def __call__(self, samples):
+        before = [t.clone() for t in (samples.crops, samples.gt_in_crop, samples.templates, samples.actions)]
+        result = super().__call__(samples)
+        for old, new in zip(before, (samples.crops, samples.gt_in_crop, samples.templates, samples.actions)):
+            torch.testing.assert_close(new, old, rtol=0, atol=0, equal_nan=True)
+        type(self).calls += 1
+        return result
+
+
+def test_one_slt_iteration_through_the_actor_and_trainer(data, tmp_path, record_property):
+    torch.manual_seed(1)
+    net = weights.transt_offline(**SMALL)
+    env = SimpleNamespace(got10k_dir=str(data), workspace_dir=str(tmp_path / "ws"),
+                          tensorboard_dir=str(tmp_path / "ws" / "tensorboard"))
+    sampler = SequenceSampler([build_dataset(env, "got10k")], [1], samples_per_epoch=2, num_frames=3, seed=2)
+    loader = sequence_loader("train", sampler, num_seq=2)
+    actor = CheckingActor(net, transt_box_objective(), SLTTransT(net), slt_loss_weight=15.0)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=1e-4)
+    settings = SimpleNamespace(env=env, project_path="ltr/slt/test", device="cpu", module_name="slt",
+                               script_name="test", print_interval=1, description="")
+    trainer = SLTTrainer(actor, [loader], optimizer, settings, torch.optim.lr_scheduler.StepLR(optimizer, 100),
+                         update=UpdateConfig(chunk_size=2, chunk_norm="sum", grad_clip=100.0), seed=3)
+    before = {name: p.detach().clone() for name, p in net.named_parameters()}
+    start = time.perf_counter()
+    trainer.train(1, load_latest=False, fail_safe=False)
+    seconds = time.perf_counter() - start
+    record_property("slt_iteration_seconds", seconds)
+    logger.warning("one SLT iteration (N=2, T=3, small transformer, CPU): %.1f s", seconds)
+    stats = {name: meter.history[-1] for name, meter in trainer.stats["train"].items() if hasattr(meter, "count")}
+    assert {"Loss/total", "Loss/sl_clf", "Loss/bbox", "Loss/giou", "bbox_iou", "reward", "mIoU", "e_mIoU",
+            "grad_norm"} <= set(stats)
+    assert all(math.isfinite(value) for value in stats.values()) and stats["skipped"] == 0
+    assert CheckingActor.calls == 2  # 2 clips x 2 tracked frames in chunks of 2 samples
+    changed = [name for name, p in net.named_parameters() if not torch.equal(before[name], p.detach())]
+    assert any(n.startswith("bbox_embed") for n in changed) and any(n.startswith("backbone") for n in changed)
+    assert "zf" not in vars(net)
+    assert (tmp_path / "ws" / "checkpoints" / "ltr" / "slt" / "test" / "TransT_ep0001.pth.tar").is_file()
+
+
+@pytest.fixture(scope="module")
+def host_runs(tmp_path_factory, data):
+    """A copy of TRANST_ROOT: reverted to pristine (digest), patched, smoke training and evaluation run with
+    local.py files pointing at synthetic data, local.py files restored, reverted again (digest)."""
+    base = tmp_path_factory.mktemp("host")
+    tree = copy_tree(HOST, base / "transt")
+    patch_host(tree, "--revert")
+    pristine = tree_digest(tree)
+    shipped = {name: (tree / name).read_bytes() for name in ("ltr/admin/local.py", "pytracking/evaluation/local.py")}
+    patch_host(tree)
+    workspace = base / "workspace"
+    write_ltr_local(tree, workspace, data)
+    evaluation = synthetic_got10k(base / "eval", videos=2, frames=3, seed=5, split="val").parent
+    write_pytracking_local(tree, evaluation, base / "results", base / "networks")
+    start = time.perf_counter()
+    train = run_python(["ltr/run_training.py", "slt", "transt_smoke"], tree)
+    middle = time.perf_counter()
+    checkpoints = workspace / "checkpoints" / "ltr" / "slt" / "transt_smoke"
+    evaluate = run_python(["pytracking/run_tracker.py", "transt", "slt_transt", "--dataset_name", "got10k_val"], tree,
+                          SLT_TRANST_CHECKPOINT=str(checkpoints), SLT_TRUST_CHECKPOINTS="1")
+    logger.warning("run_training slt transt_smoke: %.0f s; run_tracker transt slt_transt: %.0f s",
+                   middle - start, time.perf_counter() - middle)
+    for name, content in shipped.items():
+        (tree / name).write_bytes(content)
+    patch_host(tree, "--revert")
+    return SimpleNamespace(tree=tree, pristine=pristine, reverted=tree_digest(tree), train=train,
+                           checkpoints=checkpoints, evaluate=evaluate, results=base / "results")
+
+
+def test_run_training_slt_transt_smoke_writes_a_checkpoint(host_runs):
+    assert host_runs.train.returncode == 0, host_runs.train.stderr[-3000:]
+    assert "Finished training!" in host_runs.train.stdout
+    assert "random TransT weights" in host_runs.train.stderr
+    assert (host_runs.checkpoints / "TransT_ep0001.pth.tar").is_file()
+
+
+def test_run_tracker_evaluates_the_slt_checkpoint(host_runs):
+    assert host_runs.evaluate.returncode == 0, host_runs.evaluate.stderr[-3000:]
+    results = sorted((host_runs.results / "transt" / "slt_transt").glob("GOT-10k_*[0-9].txt"))
+    assert len(results) == 2
+    for path in results:
+        boxes = np.loadtxt(path, delimiter="\t")
+        assert boxes.shape == (3, 4) and np.isfinite(boxes).all()
+
+
+def test_slt_checkpoints_need_the_trust_flag(host_runs, monkeypatch):
+    checkpoint = host_runs.checkpoints / "TransT_ep0001.pth.tar"
+    monkeypatch.delenv(weights.TRUST_ENV, raising=False)
+    with pytest.raises(CheckpointError, match="set SLT_TRUST_CHECKPOINTS=1"):
+        weights.load_state(checkpoint)
+    monkeypatch.setenv(weights.TRUST_ENV, "1")
+    state = weights.load_state(checkpoint)
+    assert weights.network_kwargs_from_state(state, "smoke")["hidden_dim"] == 64  # the smoke's small transformer
+
+
+def test_revert_leaves_the_tree_byte_identical(host_runs):
+    assert host_runs.reverted == host_runs.pristine
+
+
+def test_unpatched_tree_names_the_patch_command(host_runs):
+    plugin = run_python(["-c", "import slt_pytracking.train_settings.transt"], host_runs.tree)
+    assert plugin.returncode != 0
+    assert f"slt patch-host transt {host_runs.tree}" in plugin.stderr
+    entry = run_python(["ltr/run_training.py", "slt", "transt"], host_runs.tree)
+    assert entry.returncode != 0 and "ltr.train_settings.slt" in entry.stderr  # the shims are part of the patch
+
+
+def paper_settings(tmp_path: Path, **dirs: str) -> SimpleNamespace:
+    folders = {"workspace_dir": str(tmp_path / "ws"), "tensorboard_dir": str(tmp_path / "tb"), "lasot_dir": "",
+               "got10k_dir": "", "trackingnet_dir": "", **dirs}
+    return SimpleNamespace(env=SimpleNamespace(**folders), project_path="ltr/slt/transt", module_name="slt",
+                           script_name="transt")
+
+
+def test_missing_pretrained_weights_name_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv(weights.WEIGHTS_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match="SLT_TRANST_WEIGHTS=.*pretrained_networks"):
+        transt_settings.run(paper_settings(tmp_path))
+    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "absent.pth"))
+    with pytest.raises(FileNotFoundError, match="SLT_TRANST_WEIGHTS=.*is not a file"):
+        transt_settings.run(paper_settings(tmp_path))
+
+
+def test_missing_folders_name_the_local_py_attribute(tmp_path, monkeypatch, data):
+    (tmp_path / "transt.pth").write_bytes(b"")
+    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "transt.pth"))
+    with pytest.raises(FileNotFoundError, match="workspace_dir is empty.*ltr/admin/local.py"):
+        transt_settings.run(paper_settings(tmp_path, workspace_dir=""))
+    with pytest.raises(FileNotFoundError, match="settings.env.lasot_dir = '' is not a folder: set lasot_dir"):
+        transt_settings.run(paper_settings(tmp_path))
+    with pytest.raises(FileNotFoundError, match="settings.env.got10k_dir = '/nowhere' is not a folder"):
+        transt_settings.run(paper_settings(tmp_path, lasot_dir=str(data), got10k_dir="/nowhere"))
+    with pytest.raises(FileNotFoundError, match="trackingnet_dir = '' is not a folder"):
+        build_dataset(SimpleNamespace(trackingnet_dir=""), "trackingnet")
+
+
+def test_missing_slt_checkpoint_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv(weights.CHECKPOINT_ENV, raising=False)
+    import pytracking.evaluation.environment as environment
+
+    monkeypatch.setattr(environment, "env_settings", lambda: SimpleNamespace(network_path=str(tmp_path)))
+    with pytest.raises(FileNotFoundError, match="SLT_TRANST_CHECKPOINT="):
+        parameters()
+
+
+def test_untrusted_pickles_are_refused_with_the_flag_named(tmp_path, monkeypatch):
+    monkeypatch.delenv(weights.TRUST_ENV, raising=False)
+    torch.save({"net": {}, "settings": SimpleNamespace(device="cpu")}, tmp_path / "ltr.pth.tar")
+    with pytest.raises(CheckpointError, match="SLT_TRUST_CHECKPOINTS=1"):
+        weights.load_state(tmp_path / "ltr.pth.tar")
