@@ -70,8 +70,10 @@ class FrameBatch:
 
 
 def frame_means(frames: Sequence[np.ndarray], device: torch.device | str = "cpu") -> Tensor:
-    """``(F, 3)`` mean colour of each HxWx3 frame (the hosts' padding colour, computed on the template frame)."""
-    return torch.tensor(np.stack([f.reshape(-1, 3).mean(0) for f in frames]), dtype=torch.float32, device=device)
+    """``(F, 3)`` mean colour of each HxWx3 frame, floored to integers: the padding colour of PySOT's and TransT's
+    ``get_subwindow``, which compute it on the template frame and write it into a uint8 image."""
+    means = np.stack([f.reshape(-1, 3).mean(0) for f in frames])
+    return torch.tensor(np.floor(means), dtype=torch.float32, device=device)
 
 
 def crop_windows(regions: Tensor, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -149,7 +151,8 @@ def crop_opencv(image: np.ndarray, center: Sequence[float], size: float, out_siz
     """Reference CPU crop of one image -> ``(out_size, out_size, 3)`` uint8, as the official loops do it.
 
     SiamFC-style: the integer region of :func:`siamfc_region` (``center`` in pixel-index coordinates),
-    padded with the image's mean colour where it leaves the image, resized with ``cv2.INTER_LINEAR``.
+    padded with the image's mean colour (floored, as :func:`frame_means`) where it leaves the image, resized
+    with ``cv2.INTER_LINEAR``.
     """
     side = int(round(size))
     x0 = int(np.floor(center[0] - (side + 1) / 2 + 0.5))
@@ -159,7 +162,7 @@ def crop_opencv(image: np.ndarray, center: Sequence[float], size: float, out_siz
     right, bottom = max(0, x0 + side - w), max(0, y0 + side - h)
     patch = image[max(y0, 0) : min(y0 + side, h), max(x0, 0) : min(x0 + side, w)]
     if left or top or right or bottom:
-        mean = image.reshape(-1, 3).mean(0)
+        mean = np.floor(image.reshape(-1, 3).mean(0))
         patch = cv2.copyMakeBorder(patch, top, bottom, left, right, cv2.BORDER_CONSTANT, value=mean.tolist())
     if side != out_size:
         patch = cv2.resize(patch, (out_size, out_size), interpolation=cv2.INTER_LINEAR)

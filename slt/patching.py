@@ -72,6 +72,29 @@ def _recognise(kind: str, root: Path) -> HostKind:
     return host
 
 
+def detect(root: str | os.PathLike[str], kinds: tuple[str, ...] = tuple(HOSTS)) -> str:
+    """The first of ``kinds`` whose marker files all exist in ``root``; :class:`PatchError` when none fits."""
+    root = Path(root)
+    for kind in kinds:
+        if all((root / marker).is_file() for marker in HOSTS[kind].markers):
+            return kind
+    names = ", ".join(HOSTS[k].description for k in kinds)
+    raise PatchError(f"{root} is not a checkout of {names}")
+
+
+def require_applied(root: str | os.PathLike[str], kinds: tuple[str, ...] = tuple(HOSTS)) -> str:
+    """Check that ``root`` (a tree of one of ``kinds``) carries every SLT patch; returns its kind.
+
+    Raises :class:`PatchError` naming the ``slt patch-host`` command that fixes the tree when it does not.
+    """
+    kind = detect(root, kinds)
+    missing = {name: state for name, state in status(kind, root).items() if state != "applied"}
+    if missing:
+        listed = ", ".join(f"{name} ({state})" for name, state in missing.items())
+        raise PatchError(f"the host tree {root} is not patched for SLT: {listed}; run: slt patch-host {kind} {root}")
+    return kind
+
+
 def status(kind: str, root: str | os.PathLike[str]) -> dict[str, str]:
     """Per patch: ``"applied"``, ``"not applied"`` or ``"conflict"`` (neither applies nor reverts cleanly)."""
     root = Path(root)

@@ -151,8 +151,9 @@ def explore(
 
     Uses ``template_images``, ``template_annos``, ``search_images`` (T frames each) and ``search_annos`` of
     ``batch``; optional ``num_frames`` (real clip lengths, shorter clips padded by repetition) and
-    ``search_visible``. The tracker starts on frame 0's ground truth and tracks frames ``1..T-1``; frame ``t``
-    of a clip counts as valid when ``t < num_frames``.
+    ``search_visible``. The tracker starts on frame 0's ground truth (a clip whose frame 0 is invisible or has no
+    valid box raises ``ValueError`` naming it) and tracks frames ``1..T-1``; frame ``t`` counts as valid when
+    ``t < num_frames``.
     """
     clips = len(batch["search_images"])
     num_frames = len(batch["search_images"][0])
@@ -161,10 +162,16 @@ def explore(
     if "search_visible" in batch:
         invisible = ~torch.as_tensor(np.stack(batch["search_visible"]), dtype=torch.bool)
         gts = gts.masked_fill(invisible[..., None], float("nan"))
+    first = gts[:, 0]
+    bad = ~(torch.isfinite(first).all(-1) & (first[:, 2] > 0) & (first[:, 3] > 0))
+    if bad.any():
+        names = [batch.get("sequence", list(range(clips)))[k] for k in bad.nonzero().flatten().tolist()]
+        raise ValueError(f"clips {names} have no visible, valid ground truth on their first frame: the tracker "
+                         f"cannot start there (boxes {first[bad].tolist()})")
     real = torch.as_tensor(batch.get("num_frames", [num_frames] * clips), dtype=torch.long)
     lengths = (real.clamp(max=num_frames) - 1).clamp(min=0)
     with torch.inference_mode():
-        templates = tracker.batch_init(batch["template_images"], template_boxes, gts[:, 0].nan_to_num(), copies=2)
+        templates = tracker.batch_init(batch["template_images"], template_boxes, first, copies=2)
         steps = []
         for t in range(1, num_frames):
             steps.append(tracker.batch_track([clip[t] for clip in batch["search_images"]], "half", generator))

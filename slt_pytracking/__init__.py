@@ -43,16 +43,5 @@ def require_patched_host() -> Path:
     from slt import patching
 
     root = host_root()
-    kinds = [name for name, host in patching.HOSTS.items()
-             if name != "pysot" and all((root / marker).is_file() for marker in host.markers)]
-    if not kinds:
-        raise patching.PatchError(f"{root} is not a TransT or TransformerTrack checkout (slt_pytracking supports "
-                                  f"{', '.join(h.description for n, h in patching.HOSTS.items() if n != 'pysot')})")
-    kind = kinds[0]
-    states = patching.status(kind, root)
-    missing = {name: state for name, state in states.items() if state != "applied"}
-    if missing:
-        listed = ", ".join(f"{name} ({state})" for name, state in missing.items())
-        raise patching.PatchError(f"the host tree {root} is not patched for SLT: {listed}; "
-                                  f"run: slt patch-host {kind} {root}")
+    patching.require_applied(root, ("transt", "trdimp"))
     return root

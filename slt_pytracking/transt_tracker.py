@@ -171,7 +171,7 @@ class SLTTransT(TransT):
         centre = boxes[:, :2] + boxes[:, 2:] / 2
         side = context_side(boxes[:, 2:], cfg.template_factor)
         self.template_means = [np.mean(image, axis=(0, 1)) for image in template_images]
-        self.padding = torch.floor(frame_means(template_images, device))
+        self.padding = frame_means(template_images, device)
         crops, _ = self._crop(template_images, centre, side, cfg.template_size)
         self.padding = self.padding.repeat(copies, 1)
         rows = torch.arange(len(template_images), device=device).repeat(copies)

@@ -71,3 +71,12 @@ def test_tree_at_another_version_is_refused_and_unchanged(fake_host, caplog):
     assert main(["patch-host", "pysot", str(fake_host)]) == 1
     assert "does not apply" in caplog.text and "10-hook.patch" in caplog.text
     assert snapshot(fake_host) == before
+
+
+def test_require_applied_names_the_command_until_the_tree_is_patched(fake_host):
+    with pytest.raises(patching.PatchError, match=f"run: slt patch-host pysot {fake_host}"):
+        patching.require_applied(fake_host)
+    patching.apply("pysot", fake_host)
+    assert patching.require_applied(fake_host) == "pysot"
+    with pytest.raises(patching.PatchError, match="is not a checkout of"):
+        patching.require_applied(fake_host.parent, ("transt",))

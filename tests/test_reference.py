@@ -89,3 +89,11 @@ def test_nan_loss_skips_the_optimizer_step(model):
     stats = slt_update(nan_actor, model.parameters(), torch.optim.Adam(model.parameters()), rollout)
     assert stats["skipped"] == 1
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_a_clip_starting_on_an_invisible_frame_is_refused_by_name(model):
+    batch = clip_batch()
+    batch["search_visible"][1][0] = False
+    batch["sequence"] = ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"\['b'\].*first frame"):
+        explore(ReferenceTracker(model), batch)
