@@ -1,0 +1,87 @@
+"""Training clips for SLT-SiamRPN++ from raw GOT-10k / LaSOT / TrackingNet folders (no JSON preprocessing).
+
+:func:`build_sampler` reads ``cfg.SLT.DATASET`` (which datasets, their roots and weights) and the clip keys
+``TRAIN.NUM_FRAMES``, ``TRAIN.TEMPLATE_GAP`` and ``DATASET.SEQUENCE.*``, and returns a
+:class:`BGRSequenceSampler`: :class:`slt.sampling.SequenceSampler` with its images converted once, in the data
+loader, from RGB (what :mod:`slt.data` readers give) to BGR (what PySOT's networks were trained on). Boxes stay
+xywh pixels, 0-based top-left.
+
+Differences from the official PySOT sampler (SLT_REFERENCE 1.2): datasets are mixed by ``PROB`` per dataset
+(the official mixes in proportion to the number of videos: set ``PROB`` to the dataset sizes to reproduce it);
+``TEMPLATE_GAP: -1`` makes the template the first clip frame (the official takes the video's first frame); clips
+are made of visible frames (the official keeps unannotated frames); ``SAMPLE_MODE: 'uniform_interval'`` is not
+supported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from yacs.config import CfgNode
+
+from slt.data import Got10k, Lasot, TrackingNet
+from slt.sampling import SequenceSampler
+
+READERS: dict[str, Callable[[CfgNode, Path], Any]] = {
+    "GOT10K": lambda node, root: Got10k(root, split=node.SPLIT or None),
+    "LASOT": lambda node, root: Lasot(root, split=node.SPLIT or None),
+    "TRACKINGNET": lambda node, root: TrackingNet(root, set_ids=list(node.SETS) or None),
+}
+"""Dataset node name under ``SLT.DATASET`` -> reader of that raw layout."""
+
+
+class BGRSequenceSampler(SequenceSampler):
+    """:class:`slt.sampling.SequenceSampler` whose ``template_images`` (H, W, 3) and ``search_images``
+    (T, H, W, 3) are uint8 **BGR** (contiguous), the channel order of PySOT's trackers and networks."""
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = super().__getitem__(index)
+        sample["template_images"] = np.ascontiguousarray(sample["template_images"][..., ::-1])
+        sample["search_images"] = np.ascontiguousarray(sample["search_images"][..., ::-1])
+        return sample
+
+
+def build_datasets(cfg: CfgNode) -> tuple[list[Any], list[float]]:
+    """Readers for ``cfg.SLT.DATASET.NAMES`` and their sampling weights.
+
+    Raises ``ValueError`` for an unknown name or an empty root and ``FileNotFoundError`` for a root that is not
+    a folder, both naming the cfg key (``SLT.DATASET.<NAME>.ROOT``) and the path.
+    """
+    datasets, weights = [], []
+    for name in cfg.SLT.DATASET.NAMES:
+        if name not in READERS:
+            raise ValueError(f"SLT.DATASET.NAMES: unknown dataset {name!r}; expected some of {sorted(READERS)}")
+        node = cfg.SLT.DATASET[name]
+        key = f"SLT.DATASET.{name}.ROOT"
+        if not node.ROOT:
+            raise ValueError(f"{key} is empty: set it to the raw dataset folder, or remove {name!r} from "
+                             f"SLT.DATASET.NAMES")
+        root = Path(node.ROOT).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"{key} = {str(root)!r} is not a folder (relative roots are resolved against "
+                                    f"the working directory {Path.cwd()})")
+        datasets.append(READERS[name](node, root))
+        weights.append(float(node.PROB))
+    if not datasets:
+        raise ValueError("SLT.DATASET.NAMES is empty: name at least one dataset")
+    return datasets, weights
+
+
+def build_sampler(cfg: CfgNode, samples: int, seed: int) -> BGRSequenceSampler:
+    """The clip sampler of ``samples`` clips (``len``) with ``TRAIN.NUM_FRAMES`` frames each.
+
+    ``DATASET.SEQUENCE.SAMPLE_MODE`` -> ``frame_sample_mode``, ``SAMPLE_PROB`` -> ``interval_prob``,
+    ``MAX_INTERVAL`` -> ``max_interval``, ``TRAIN.TEMPLATE_GAP`` -> ``max_gap``.
+    """
+    datasets, weights = build_datasets(cfg)
+    sequence = cfg.DATASET.SEQUENCE
+    if sequence.SAMPLE_MODE not in ("sequential", "random_interval"):
+        raise ValueError(f"DATASET.SEQUENCE.SAMPLE_MODE must be 'sequential' or 'random_interval', got "
+                         f"{sequence.SAMPLE_MODE!r}")
+    return BGRSequenceSampler(
+        datasets, p_datasets=weights, samples_per_epoch=samples, num_frames=cfg.TRAIN.NUM_FRAMES,
+        max_gap=cfg.TRAIN.TEMPLATE_GAP, frame_sample_mode=sequence.SAMPLE_MODE,
+        max_interval=sequence.MAX_INTERVAL, interval_prob=sequence.SAMPLE_PROB, seed=seed,
+    )

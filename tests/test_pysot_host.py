@@ -1,0 +1,340 @@
+"""slt_pysot against a real STVIR/pysot checkout (``PYSOT_ROOT``), on CPU with random weights.
+
+Proves: greedy parity of the batched tracker with PySOT's own ``SiamRPNTracker``; one SLT iteration and its
+resumption; PySOT's ``tools/train.py`` and ``tools/test.py`` in a patched copy of the tree, and the byte-exact
+revert; the failure messages of bad configs, missing data and non-PySOT trees.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+PYSOT_ROOT = os.environ.get("PYSOT_ROOT")
+if not PYSOT_ROOT:
+    pytest.skip("PYSOT_ROOT not set: point it at a STVIR/pysot checkout to run the PySOT host tests",
+                allow_module_level=True)
+pytest.importorskip("yacs", reason="yacs is missing: run the PySOT host tests in the host's environment")
+ROOT = Path(PYSOT_ROOT).resolve()
+if not (ROOT / "pysot" / "core" / "config.py").is_file():
+    pytest.skip(f"PYSOT_ROOT={ROOT} holds no pysot/core/config.py", allow_module_level=True)
+sys.path.insert(0, str(ROOT))
+WROTE_BYTECODE, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # leave the user's checkout untouched
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from pysot.core.config import cfg  # noqa: E402
+from pysot.tracker.siamrpn_tracker import SiamRPNTracker  # noqa: E402
+from pysot.tracker.tracker_builder import TRACKS  # noqa: E402
+
+from pysot_helpers import ALEX_CONFIG, PAPER_CONFIG, derived_config, run_python, run_slt_cli, tree_digest  # noqa: E402
+from slt.data.synthetic import SyntheticConfig, generate_video, write_dataset  # noqa: E402
+from slt import patching  # noqa: E402
+from slt.crop import to_uint8  # noqa: E402
+from slt.rollout import Samples  # noqa: E402
+from slt_pysot import train as slt_train  # noqa: E402
+from slt_pysot.actor import SLTSiamRPNActor, crop_gt_to_corners  # noqa: E402
+from slt_pysot.config import register_slt_cfg  # noqa: E402
+from slt_pysot.model_builder import SLTModelBuilder  # noqa: E402
+from slt_pysot.testdata import write_toolkit_json  # noqa: E402
+from slt_pysot.tracker import SLTSiamRPNTracker  # noqa: E402
+
+sys.dont_write_bytecode = WROTE_BYTECODE
+pytestmark = pytest.mark.host
+PRISTINE = register_slt_cfg(cfg).clone()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """A busy 2-core machine: one intra-op thread, restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def reset_cfg() -> None:
+    """PySOT's global cfg back to its defaults plus SLT's keys (``new_allowed`` nodes such as ``RPN.KWARGS``
+    keep merged keys under a merge, so the content is replaced)."""
+    cfg.clear()
+    cfg.update(PRISTINE.clone())
+
+
+def use_config(path: Path) -> None:
+    """Reset PySOT's global cfg, merge ``path``, run on CPU."""
+    reset_cfg()
+    cfg.merge_from_file(str(path))
+    cfg.CUDA = False
+
+
+@pytest.fixture
+def pysot_cfg():
+    reset_cfg()
+    yield cfg
+    reset_cfg()
+
+
+@pytest.fixture(scope="module")
+def got10k_root(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("got10k")
+    return write_dataset(out, "got10k", num_videos=4, num_frames=30, seed=0,
+                         config=SyntheticConfig(height=128, width=128), progress=False)
+
+
+def clips(num: int, frames: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """``num`` synthetic videos as BGR frame stacks and their float32 xywh boxes."""
+    videos = [generate_video(k, SyntheticConfig(height=144, width=176, num_frames=frames)) for k in range(num)]
+    return [np.ascontiguousarray(v.frames[..., ::-1]) for v in videos], np.stack([v.boxes for v in videos])
+
+
+def test_tracker_is_registered_in_pysot_tracks():
+    assert TRACKS["SLTSiamRPNTracker"] is SLTSiamRPNTracker
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
+def test_greedy_rows_reproduce_stock_siamrpn_tracker_with_host_crops_and_stay_close_with_torch_crops(
+    pysot_cfg, record_property
+):
+    """Acceptance 1, with the AlexNet SLT config. oneDNN convolutions round differently for different batch
+    sizes (~1e-5 on the head outputs, ~1e-4 px on boxes after a few frames), so the batched and the stock host
+    trackers run with oneDNN off: what is compared is the tracker's logic. The 'torch' backend is stepped once
+    per frame from the host tracker's state (its crops differ by resampling, so a flat random-weight score map
+    can flip a decision; a trajectory would then drift apart)."""
+    use_config(ALEX_CONFIG)
+    torch.manual_seed(0)
+    model = SLTModelBuilder().eval()
+    num, steps = 3, 10
+    frames, boxes = clips(num, steps + 1)
+    first = torch.from_numpy(boxes[:, 0].astype(np.float32))
+    # PySOT keeps template features on the model: one model per tracker
+    host, fast = SLTSiamRPNTracker(model, crop="host"), SLTSiamRPNTracker(copy.deepcopy(model), crop="torch")
+    stock = SiamRPNTracker(copy.deepcopy(model))
+    def exact():
+        return torch.backends.mkldnn.flags(enabled=False)
+
+    greedy, stock_boxes, one_step = [], np.zeros((num, steps, 4)), []
+    with torch.inference_mode():
+        fast.batch_init([f[0] for f in frames], first, first, copies=1)
+        with exact():
+            host.batch_init([f[0] for f in frames], first, first, copies=2)
+        for t in range(1, steps + 1):
+            fast.batch_centre, fast.batch_size_wh = host.batch_centre[:num].clone(), host.batch_size_wh[:num].clone()
+            images = [f[t] for f in frames]
+            with exact():
+                step = host.batch_track(images, "half", torch.Generator().manual_seed(t))
+            greedy.append(step.boxes[:num].double().numpy())
+            one_step.append((fast.batch_track(images, "argmax").boxes - step.boxes[:num]).abs().amax(1))
+        with exact():
+            for i in range(num):
+                stock.init(frames[i][0], [float(v) for v in first[i]])
+                for t in range(1, steps + 1):
+                    stock_boxes[i, t - 1] = stock.track(frames[i][t])["bbox"]
+    error = np.abs(np.stack(greedy, axis=1) - stock_boxes).max()
+    torch_error = torch.cat(one_step)
+    record_property("host_crop_max_error_px", float(error))
+    record_property("torch_crop_one_step_median_px", float(torch_error.median()))
+    assert error < 1e-4
+    assert float(torch_error[:num].max()) < 1.0  # first tracked frame
+    assert float(torch_error.median()) < 1.0
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
+def test_actor_rebuilds_the_exploration_policy_including_no_neg_logit(pysot_cfg, tmp_path):
+    """Exploration and loss share one shaping (official bug B15 fixed): on host crops (integers, so recording
+    them as uint8 is exact) the actor's rebuilt logits pick the exploration's greedy action in every row."""
+    use_config(derived_config(tmp_path / "nonneg.yaml", TRAIN__NO_NEG_LOGIT=True))
+    torch.manual_seed(1)
+    model = SLTModelBuilder().eval()
+    frames, boxes = clips(2, 4)
+    first = torch.from_numpy(boxes[:, 0].astype(np.float32))
+    tracker = SLTSiamRPNTracker(model, crop="host")
+    with torch.backends.mkldnn.flags(enabled=False), torch.inference_mode():
+        templates = tracker.batch_init([f[0] for f in frames], first, first, copies=1)
+        steps = [tracker.batch_track([f[t] for f in frames], "argmax") for t in (1, 2, 3)]
+    count = 2 * len(steps)
+    samples = Samples(
+        sequence=torch.arange(2).repeat(len(steps)), actions=torch.cat([s.actions for s in steps]),
+        crops=torch.cat([to_uint8(s.crops) for s in steps]), gt_in_crop=torch.full((count, 4), float("nan")),
+        extras={"penalty": torch.cat([s.extras["penalty"] for s in steps])}, rewards=torch.ones(count),
+        mask=torch.ones(count, dtype=torch.bool), templates=templates,
+    )
+    actor = SLTSiamRPNActor(model)
+    with torch.backends.mkldnn.flags(enabled=False), torch.no_grad():
+        logits = actor.logits(samples)[0]
+    assert torch.equal(logits.argmax(-1), samples.actions)
+
+
+def test_anchor_targets_put_a_box_equal_to_the_centre_anchor_on_it(pysot_cfg, tmp_path):
+    """A 64x64 box centred on the crop centre (continuous 127.5, PySOT index 127) is the ratio-1 anchor of the
+    central cell: zero deltas and positive weight there."""
+    use_config(derived_config(tmp_path / "alex.yaml"))
+    actor = SLTSiamRPNActor(SLTModelBuilder())
+    gt = torch.tensor([[127.5 - 32, 127.5 - 32, 64.0, 64.0], [float("nan")] * 4])
+    np.testing.assert_allclose(crop_gt_to_corners(gt.numpy())[0], [95.0, 95.0, 159.0, 159.0])
+    samples = Samples(sequence=torch.zeros(2, dtype=torch.long), actions=torch.zeros(2, dtype=torch.long),
+                      crops=torch.zeros(2, 3, 255, 255, dtype=torch.uint8), gt_in_crop=gt, extras={},
+                      rewards=torch.zeros(2), mask=torch.ones(2, dtype=torch.bool), templates=torch.zeros(1))
+    label_loc, weight = actor.anchor_targets(samples)
+    centre = 17 // 2
+    assert weight[0, 2, centre, centre] > 0 and torch.all(label_loc[0, :, 2, centre, centre].abs() < 1e-6)
+    assert not label_loc[1].any() and not weight[1].any()
+
+
+def test_paper_config_merges_with_the_paper_recipe_and_optimizer(pysot_cfg):
+    """experiments/slt_siamrpnpp: SLT_REFERENCE 5.1 (N 8, T 24, TEMP 8, Adam 1e-5, backbone x0.1 on layers 2-4,
+    log LR 0.005 -> 0.0005 over 20 epochs, 25 000 steps), a consistent anchor geometry, the optimizer groups."""
+    use_config(PAPER_CONFIG)
+    assert (cfg.TRAIN.NUM_SEQ, cfg.TRAIN.NUM_FRAMES, cfg.TRAIN.TEMP, cfg.TRAIN.OPTIM) == (8, 24, 8.0, "adam")
+    assert cfg.DATASET.VIDEOS_PER_EPOCH * cfg.TRAIN.EPOCH // cfg.TRAIN.NUM_SEQ == 25000
+    multipliers = slt_train.epoch_multipliers(cfg.TRAIN.EPOCH)
+    np.testing.assert_allclose(multipliers, np.logspace(np.log10(0.005), np.log10(0.0005), 20) / 0.005)
+    torch.manual_seed(0)
+    model = SLTModelBuilder()
+    actor = SLTSiamRPNActor(model)  # checks TRAIN.OUTPUT_SIZE against the tracker's score size
+    assert actor.score_size == 25
+    optimizer = slt_train.build_optimizer(model)
+    lrs = {group["name"]: group["lr"] for group in optimizer.param_groups}
+    assert lrs == pytest.approx({"backbone": 1e-6, "neck": 1e-5, "rpn_head": 1e-5})
+    trainable = {name.split(".")[1] for name, p in model.backbone.named_parameters(prefix="b") if p.requires_grad}
+    assert trainable == {"layer2", "layer3", "layer4"}
+    scheduler = slt_train.build_scheduler(optimizer, steps_per_epoch=2, epochs=cfg.TRAIN.EPOCH)
+    seen = []
+    for _ in range(5):
+        seen.append(optimizer.param_groups[2]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert seen == pytest.approx([1e-5, 1e-5, 1e-5 * multipliers[1], 1e-5 * multipliers[1], 1e-5 * multipliers[2]])
+
+
+def test_one_slt_iteration_on_cpu_updates_parameters_writes_a_checkpoint_and_resumes(
+    pysot_cfg, got10k_root, tmp_path, caplog
+):
+    """Acceptance 2: N=2, T=4, synthetic GOT-10k; a second run with one more epoch resumes at step 1."""
+    snapshots = tmp_path / "snap"
+    first = derived_config(tmp_path / "one.yaml", TRAIN__EPOCH=1, TRAIN__SNAPSHOT_DIR=str(snapshots),
+                           DATASET__VIDEOS_PER_EPOCH=2, SLT__DATASET={"NAMES": ["GOT10K"],
+                                                                      "GOT10K": {"ROOT": str(got10k_root)}})
+    caplog.set_level("INFO")
+    assert slt_train.main(["--cfg", str(first), "--seed", "3", "--device", "cpu"]) == 0
+    checkpoints = snapshots / "slt" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["slt_00000001.pth"]
+    state = torch.load(checkpoints / "slt_00000001.pth", weights_only=True)
+    assert state["step"] == 1 and np.isfinite(state["history"][0]["loss"])
+    snapshot = torch.load(snapshots / "checkpoint_e1.pth", weights_only=True)
+    assert snapshot["epoch"] == 1 and set(snapshot) == {"epoch", "state_dict", "optimizer"}
+    torch.manual_seed(3)
+    initial = SLTModelBuilder().state_dict()
+    changed = [k for k, v in snapshot["state_dict"].items() if not torch.equal(v, initial[k])]
+    assert any(k.startswith("rpn_head.") for k in changed)
+    assert not any(k.startswith("backbone.") for k in changed)  # frozen: RL_TRAIN_BACKBONE False
+
+    second = derived_config(tmp_path / "two.yaml", base=first, TRAIN__EPOCH=2)
+    caplog.clear()
+    assert slt_train.main(["--cfg", str(second), "--seed", "3", "--device", "cpu"]) == 0
+    assert "at step 1" in caplog.text
+    state = torch.load(checkpoints / "slt_00000002.pth", weights_only=True)
+    assert state["step"] == 2 and len(state["history"]) == 2
+    assert (snapshots / "checkpoint_e2.pth").is_file()
+
+
+@pytest.fixture(scope="module")
+def host_run(tmp_path_factory, got10k_root):
+    """Acceptances 3 and 4 in one pass over a copy of the tree: patch, ``tools/train.py``, ``tools/test.py``,
+    revert. Returns the outcomes; the tests below check them one by one."""
+    work = tmp_path_factory.mktemp("host")
+    tree = work / "pysot"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns("__pycache__"))
+    patching.revert("pysot", tree)  # in case PYSOT_ROOT itself was patched
+    if not list((tree / "toolkit" / "utils").glob("region*.so")):
+        build = run_python(["setup.py", "build_ext", "--inplace"], tree, tree)
+        assert build.returncode == 0, build.stderr[-3000:]
+    out = {"tree": tree, "before": tree_digest(tree), "applied": patching.apply("pysot", tree),
+           "check": run_slt_cli(["patch-host", "pysot", str(tree), "--check"], work)}
+    snapshots = work / "snapshot"
+    config = derived_config(work / "slt_alex.yaml", TRAIN__SNAPSHOT_DIR=str(snapshots),
+                            DATASET__VIDEOS_PER_EPOCH=2,
+                            SLT__DATASET={"NAMES": ["GOT10K"], "GOT10K": {"ROOT": str(got10k_root)}})
+    out["snapshots"] = snapshots
+    out["train"] = run_python([str(tree / "tools" / "train.py"), "--cfg", str(config)], work, tree)
+    lasot = write_dataset(work / "lasot", "lasot", num_videos=2, num_frames=12, seed=5,
+                          config=SyntheticConfig(height=128, width=128), progress=False)
+    write_toolkit_json(lasot, "lasot", "LaSOT", tree / "testing_dataset" / "LaSOT")
+    out["results"] = work / "results" / "LaSOT" / "checkpoint_e2"
+    if out["train"].returncode == 0:
+        out["test"] = run_python([str(tree / "tools" / "test.py"), "--dataset", "LaSOT", "--config", str(config),
+                                  "--snapshot", str(snapshots / "checkpoint_e2.pth")], work, tree)
+    shutil.rmtree(tree / "testing_dataset" / "LaSOT")
+    out["reverted"] = patching.revert("pysot", tree)
+    out["after"] = tree_digest(tree)
+    return out
+
+
+@pytest.mark.slow
+def test_patch_host_applies_our_patches_to_the_real_tree(host_run):
+    assert host_run["applied"] == ["10-train-slt-hook.patch", "20-test-cpu.patch"]
+    check = host_run["check"]
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert [line.split() for line in check.stdout.splitlines()] == [["applied", "10-train-slt-hook.patch"],
+                                                                     ["applied", "20-test-cpu.patch"]]
+
+
+@pytest.mark.slow
+def test_pysot_tools_train_py_runs_slt_to_completion_on_cpu(host_run):
+    """Acceptance 3: PySOT's own entry point hands over to slt_pysot before dist_init() and finishes."""
+    train = host_run["train"]
+    assert train.returncode == 0, train.stderr[-4000:]
+    snapshots = host_run["snapshots"]
+    assert sorted(p.name for p in snapshots.glob("checkpoint_e*.pth")) == ["checkpoint_e1.pth", "checkpoint_e2.pth"]
+    assert sorted(p.name for p in (snapshots / "slt" / "checkpoints").iterdir()) == ["slt_00000001.pth",
+                                                                                      "slt_00000002.pth"]
+    assert "step 2/2" in train.stderr
+
+
+@pytest.mark.slow
+def test_pysot_tools_test_py_tracks_synthetic_videos_with_the_trained_snapshot(host_run):
+    """Acceptance 4: ``tools/test.py --dataset LaSOT`` on the converted synthetic videos, on CPU."""
+    test = host_run.get("test")
+    assert test is not None and test.returncode == 0, (test.stderr[-4000:] if test else "test.py did not run")
+    results = sorted(host_run["results"].glob("*.txt"))
+    assert len(results) == 2
+    for result in results:
+        rows = [line.split(",") for line in result.read_text().splitlines()]
+        assert len(rows) == 12 and all(len(row) == 4 for row in rows)
+        assert np.isfinite(np.asarray(rows, dtype=float)).all()
+
+
+@pytest.mark.slow
+def test_revert_leaves_the_tree_byte_identical(host_run):
+    assert host_run["reverted"] == ["20-test-cpu.patch", "10-train-slt-hook.patch"]
+    assert host_run["after"] == host_run["before"]
+
+
+def test_unknown_cfg_key_fails_with_yacs_error_naming_it(pysot_cfg, tmp_path):
+    for key in ("SLT__CHUNK_SIZ", "TRAIN__NUM_SEQS", "DATASET__SEQUENCE__SHIFT"):
+        path = derived_config(tmp_path / "bad.yaml", **{key: 1})
+        with pytest.raises(KeyError, match=f"Non-existent config key: {key.replace('__', '.')}"):
+            slt_train.main(["--cfg", str(path), "--device", "cpu"])
+
+
+def test_missing_dataset_root_fails_naming_the_cfg_key_and_the_path(pysot_cfg, tmp_path):
+    missing = tmp_path / "no_such_got10k"
+    path = derived_config(tmp_path / "cfg.yaml", SLT__DATASET={"NAMES": ["GOT10K"], "GOT10K": {"ROOT": str(missing)}})
+    with pytest.raises(FileNotFoundError, match="SLT.DATASET.GOT10K.ROOT") as error:
+        slt_train.main(["--cfg", str(path), "--device", "cpu"])
+    assert str(missing) in str(error.value)
+
+
+def test_patch_host_refuses_a_tree_without_pysot_and_changes_nothing(tmp_path):
+    tree = tmp_path / "not_pysot"
+    shutil.copytree(ROOT / "tools", tree / "tools")
+    (tree / "README.md").write_text("a tools/ folder, but no pysot package\n")
+    before = tree_digest(tree)
+    run = run_slt_cli(["patch-host", "pysot", str(tree)], tmp_path)
+    assert run.returncode == 1
+    assert "does not look like a STVIR/pysot checkout" in run.stderr and "pysot/core/config.py" in run.stderr
+    assert tree_digest(tree) == before
