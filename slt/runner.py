@@ -149,7 +149,7 @@ class Runner:
                         f"{self.name}: {skipped_in_row} steps in a row had a non-finite loss or gradient "
                         f"(last at step {self.step}); the last good checkpoint is {self.checkpoints.latest()}"
                     )
-                if self.scheduler is not None and not stats.get("skipped", 0):
+                if self.scheduler is not None:  # also on skipped steps: schedules follow the step count
                     self.scheduler.step()
                 self.step += 1
                 self.history.append({"step": float(self.step), **{k: float(v) for k, v in stats.items()}})

@@ -22,6 +22,8 @@ import torch
 logger = logging.getLogger(__name__)
 
 FRAME_SAMPLE_MODES = ("sequential", "random_interval")
+TEMPLATE_MODES = ("near", "first_frame")
+CHANNEL_ORDERS = ("rgb", "bgr")
 
 
 class ClipError(ValueError):
@@ -45,11 +47,15 @@ def _pad(ids: list[int], num_frames: int) -> list[int]:
 
 
 def _template_and_first(
-    vis: np.ndarray, room: int, length: int, max_gap: int, rng: np.random.Generator
+    vis: np.ndarray, room: int, length: int, max_gap: int, rng: np.random.Generator, template: int | None
 ) -> tuple[int, int]:
-    """Template id: a visible frame leaving ``room`` frames after it (any visible frame if none does);
-    first search id: the template itself when ``max_gap == -1``, else a visible frame in
+    """Template id: ``template`` if given, else a visible frame leaving ``room`` frames after it (any visible
+    frame if none does). First search id: with a given template, any visible frame leaving ``room`` frames;
+    otherwise the template itself when ``max_gap == -1``, else a visible frame in
     ``[template, min(template + max_gap, length - room))`` (the template when there is none)."""
+    if template is not None:
+        first = _pick(vis, 0, max(length - room, 1), rng)
+        return template, int(vis[0]) if first is None else first
     template = _pick(vis, 0, max(length - room, 1), rng)
     if template is None:
         template = int(rng.choice(vis))
@@ -64,6 +70,7 @@ def sequential_clip(
     num_frames: int,
     max_gap: int,
     rng: np.random.Generator,
+    template: int | None = None,
 ) -> tuple[int, list[int]]:
     """SS clip: ``(template_id, frame_ids)`` with ``len(frame_ids) == num_frames``.
 
@@ -71,12 +78,14 @@ def sequential_clip(
     ``max_gap`` frames after it (``max_gap == -1``: at the template) and continues over the next *visible*
     frames, so ids are strictly increasing. When the video runs out of visible frames first, the last id is
     repeated (end duplication). Short videos (fewer than ``num_frames`` frames) take their template anywhere.
-    A video with no visible frame raises :class:`ClipError` (official bug B4 dereferenced None here).
+    A given ``template`` id is kept (PySOT's ``TEMPLATE_GAP: -1`` uses the video's first frame) and the clip
+    starts at any visible frame that leaves room for it. A video with no visible frame raises
+    :class:`ClipError` (official bug B4 dereferenced None here).
     """
     vis = _visible_ids(visible)
     if vis.size == 0:
         raise ClipError("the video has no visible frame")
-    template, first = _template_and_first(vis, num_frames, len(visible), max_gap, rng)
+    template, first = _template_and_first(vis, num_frames, len(visible), max_gap, rng, template)
     ids = vis[vis >= first][:num_frames].tolist()
     return template, _pad(ids, num_frames)
 
@@ -87,6 +96,7 @@ def random_interval_clip(
     max_interval: int,
     max_gap: int,
     rng: np.random.Generator,
+    template: int | None = None,
 ) -> tuple[int, list[int]]:
     """SA clip: like :func:`sequential_clip` but each step skips forward 1..``max_interval`` visible frames.
 
@@ -107,7 +117,7 @@ def random_interval_clip(
     interval = max_interval
     while interval > 1 and interval * (num_frames - 1) + 1 > length:
         interval -= 1
-    template, first = _template_and_first(vis, interval * (num_frames - 1) + 1, length, max_gap, rng)
+    template, first = _template_and_first(vis, interval * (num_frames - 1) + 1, length, max_gap, rng, template)
     ids = [first]
     while len(ids) < num_frames:
         ahead = vis[vis > ids[-1]][:max_interval]
@@ -141,10 +151,16 @@ class SequenceSampler(torch.utils.data.Dataset):
             ``num_frames + 1`` frames (None: the official ``2 * (num_frames + 1)``). Image datasets
             (``is_video_sequence() == False``) give static clips of one frame repeated and skip the test.
         max_tries: bound on rejection sampling of qualifying videos and on re-drawing a clip after a data
-            fault (unreadable frame, bad annotation), each logged with the dataset and sequence; past the
-            bound the last error is raised.
+            fault (unreadable frame, bad annotation), each logged with the dataset, sequence and the reader's
+            error (which names the file and line) and counted in ``faults``; past the bound the last error is
+            raised (a video whose annotations cannot be read is skipped like one without enough frames).
+        template_mode: ``"near"`` (PyTracking's: the template is a visible frame up to ``max_gap`` frames
+            before the clip, or the clip's first frame when ``max_gap == -1``) or ``"first_frame"`` (PySOT's
+            ``TEMPLATE_GAP: -1``: the video's first visible frame; the clip starts anywhere).
+        channel_order: ``"rgb"`` (what :mod:`slt.data` readers and PyTracking give) or ``"bgr"`` (PySOT's
+            networks); images are flipped once here, in the data loader.
 
-    A sample is a dict: ``template_images`` (H, W, 3) uint8 RGB, ``template_annos`` (4,) xywh float32,
+    A sample is a dict: ``template_images`` (H, W, 3) uint8 (RGB or BGR, see ``channel_order``), ``template_annos`` (4,) xywh float32,
     ``search_images`` (T, H, W, 3) uint8, ``search_annos`` (T, 4) xywh, ``search_visible`` (T,) bool,
     ``frame_ids`` (T,), ``dataset`` (name), ``sequence`` (sequence name), ``search_class`` (str or None),
     ``num_frames`` (T).
@@ -163,7 +179,13 @@ class SequenceSampler(torch.utils.data.Dataset):
         seed: int = 0,
         min_visible: int | None = None,
         max_tries: int = 100,
+        template_mode: str = "near",
+        channel_order: str = "rgb",
     ) -> None:
+        if template_mode not in TEMPLATE_MODES:
+            raise ValueError(f"unknown template_mode {template_mode!r}; expected one of {TEMPLATE_MODES}")
+        if channel_order not in CHANNEL_ORDERS:
+            raise ValueError(f"unknown channel_order {channel_order!r}; expected one of {CHANNEL_ORDERS}")
         if not datasets:
             raise ValueError("SequenceSampler needs at least one dataset")
         if frame_sample_mode not in FRAME_SAMPLE_MODES:
@@ -187,6 +209,8 @@ class SequenceSampler(torch.utils.data.Dataset):
         self.epoch = 0
         self.min_visible = 2 * (num_frames + 1) if min_visible is None else min_visible
         self.max_tries = max_tries
+        self.template_mode = template_mode
+        self.channel_order = channel_order
         self.faults = 0
 
     def __len__(self) -> int:
@@ -224,7 +248,13 @@ class SequenceSampler(torch.utils.data.Dataset):
             raise ClipError(f"dataset {dataset.get_name()!r} has no sequences")
         for _ in range(self.max_tries):
             seq_id = int(rng.integers(count))
-            info = dataset.get_sequence_info(seq_id)
+            try:
+                info = dataset.get_sequence_info(seq_id)
+            except (OSError, ValueError) as error:  # bad annotations, missing frames: skip this video
+                self.faults += 1
+                logger.warning("data fault in %s sequence %s, drawing another: %s", dataset.get_name(),
+                               _sequence_name(dataset, seq_id), error)
+                continue
             if not dataset.is_video_sequence():
                 return seq_id, info
             visible = info["visible"]
@@ -238,9 +268,10 @@ class SequenceSampler(torch.utils.data.Dataset):
     def _clip_ids(self, dataset: Any, visible: Any, rng: np.random.Generator) -> tuple[int, list[int]]:
         if not dataset.is_video_sequence():
             return 0, [0] * self.num_frames
+        template = int(_visible_ids(visible)[0]) if self.template_mode == "first_frame" else None
         if self.frame_sample_mode == "random_interval" and rng.random() < self.interval_prob:
-            return random_interval_clip(visible, self.num_frames, self.max_interval, self.max_gap, rng)
-        return sequential_clip(visible, self.num_frames, self.max_gap, rng)
+            return random_interval_clip(visible, self.num_frames, self.max_interval, self.max_gap, rng, template)
+        return sequential_clip(visible, self.num_frames, self.max_gap, rng, template)
 
     def _load_clip(self, dataset: Any, seq_id: int, info: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         template_id, frame_ids = self._clip_ids(dataset, info["visible"], rng)
@@ -248,10 +279,11 @@ class SequenceSampler(torch.utils.data.Dataset):
         frames, annos, _ = dataset.get_frames(seq_id, frame_ids, info)
         if len({frame.shape for frame in frames}) != 1:
             raise ValueError(f"frames of one clip differ in size: {sorted({f.shape for f in frames})}")
+        order = slice(None, None, -1) if self.channel_order == "bgr" else slice(None)
         return {
-            "template_images": np.asarray(template[0]),
+            "template_images": np.ascontiguousarray(np.asarray(template[0])[..., order]),
             "template_annos": _as_array(template_anno["bbox"][0]),
-            "search_images": np.stack(frames),
+            "search_images": np.ascontiguousarray(np.stack(frames)[..., order]),
             "search_annos": np.stack([_as_array(b) for b in annos["bbox"]]),
             "search_visible": np.asarray([bool(v) for v in annos["visible"]]),
             "frame_ids": np.asarray(frame_ids),

@@ -2,15 +2,15 @@
 
 :func:`build_sampler` reads ``cfg.SLT.DATASET`` (which datasets, their roots and weights) and the clip keys
 ``TRAIN.NUM_FRAMES``, ``TRAIN.TEMPLATE_GAP`` and ``DATASET.SEQUENCE.*``, and returns a
-:class:`BGRSequenceSampler`: :class:`slt.sampling.SequenceSampler` with its images converted once, in the data
-loader, from RGB (what :mod:`slt.data` readers give) to BGR (what PySOT's networks were trained on). Boxes stay
-xywh pixels, 0-based top-left.
+:class:`slt.sampling.SequenceSampler` whose images are converted once, in the data loader, from RGB (what
+:mod:`slt.data` readers give) to BGR (what PySOT's networks were trained on). Boxes stay xywh pixels, 0-based
+top-left.
 
 Differences from the official PySOT sampler (SLT_REFERENCE 1.2): datasets are mixed by ``PROB`` per dataset
 (the official mixes in proportion to the number of videos: set ``PROB`` to the dataset sizes to reproduce it);
-``TEMPLATE_GAP: -1`` makes the template the first clip frame (the official takes the video's first frame); clips
-are made of visible frames (the official keeps unannotated frames); ``SAMPLE_MODE: 'uniform_interval'`` is not
-supported.
+clips are made of visible frames (the official keeps unannotated frames); ``SAMPLE_MODE: 'uniform_interval'`` is
+not supported. As the official, ``TEMPLATE_GAP: -1`` takes the template from the video's first (visible) frame
+and starts the clip anywhere; a positive gap takes it up to that many frames before the clip.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 from yacs.config import CfgNode
 
 from slt.data import Got10k, Lasot, TrackingNet
@@ -30,17 +29,6 @@ READERS: dict[str, Callable[[CfgNode, Path], Any]] = {
     "TRACKINGNET": lambda node, root: TrackingNet(root, set_ids=list(node.SETS) or None),
 }
 """Dataset node name under ``SLT.DATASET`` -> reader of that raw layout."""
-
-
-class BGRSequenceSampler(SequenceSampler):
-    """:class:`slt.sampling.SequenceSampler` whose ``template_images`` (H, W, 3) and ``search_images``
-    (T, H, W, 3) are uint8 **BGR** (contiguous), the channel order of PySOT's trackers and networks."""
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        sample = super().__getitem__(index)
-        sample["template_images"] = np.ascontiguousarray(sample["template_images"][..., ::-1])
-        sample["search_images"] = np.ascontiguousarray(sample["search_images"][..., ::-1])
-        return sample
 
 
 def build_datasets(cfg: CfgNode) -> tuple[list[Any], list[float]]:
@@ -69,7 +57,7 @@ def build_datasets(cfg: CfgNode) -> tuple[list[Any], list[float]]:
     return datasets, weights
 
 
-def build_sampler(cfg: CfgNode, samples: int, seed: int) -> BGRSequenceSampler:
+def build_sampler(cfg: CfgNode, samples: int, seed: int) -> SequenceSampler:
     """The clip sampler of ``samples`` clips (``len``) with ``TRAIN.NUM_FRAMES`` frames each.
 
     ``DATASET.SEQUENCE.SAMPLE_MODE`` -> ``frame_sample_mode``, ``SAMPLE_PROB`` -> ``interval_prob``,
@@ -80,8 +68,9 @@ def build_sampler(cfg: CfgNode, samples: int, seed: int) -> BGRSequenceSampler:
     if sequence.SAMPLE_MODE not in ("sequential", "random_interval"):
         raise ValueError(f"DATASET.SEQUENCE.SAMPLE_MODE must be 'sequential' or 'random_interval', got "
                          f"{sequence.SAMPLE_MODE!r}")
-    return BGRSequenceSampler(
+    return SequenceSampler(
         datasets, p_datasets=weights, samples_per_epoch=samples, num_frames=cfg.TRAIN.NUM_FRAMES,
         max_gap=cfg.TRAIN.TEMPLATE_GAP, frame_sample_mode=sequence.SAMPLE_MODE,
         max_interval=sequence.MAX_INTERVAL, interval_prob=sequence.SAMPLE_PROB, seed=seed,
+        template_mode="first_frame" if cfg.TRAIN.TEMPLATE_GAP == -1 else "near", channel_order="bgr",
     )

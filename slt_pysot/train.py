@@ -17,7 +17,8 @@ in ``SLT.NAME/tensorboard/``, and PySOT-format snapshots ``checkpoint_e{epoch}.p
 LR schedule: PySOT's epoch-level scheduler (``TRAIN.LR`` / ``TRAIN.LR_WARMUP``, built with PySOT's own
 ``build_lr_scheduler``; the paper uses ``log`` 0.005 -> 0.0005 without warm-up) gives a multiplier per epoch,
 ``lr_spaces[e] / start_lr``; a per-step ``LambdaLR`` applies multiplier ``step // steps_per_epoch`` to every
-parameter group's base learning rate. Steps skipped for a non-finite loss do not advance the schedule.
+parameter group's base learning rate. The schedule follows the step count (steps skipped for a non-finite loss
+included), so epoch boundaries stay where they are.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from torch import nn
 from pysot.core.config import cfg
 from pysot.utils.lr_scheduler import build_lr_scheduler
 from slt.checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
+from slt.distributed import init_from_env
 from slt.rollout import explore
 from slt.runner import RunConfig, Runner
 from slt.update import UpdateConfig, slt_update
@@ -157,8 +159,14 @@ def _check_unsupported() -> None:
 
 
 def run(device: torch.device, seed: int = DEFAULT_SEED) -> list[dict[str, float]]:
-    """Train with the merged global cfg on ``device``; returns the per-step history."""
+    """Train with the merged global cfg on ``device``; returns the per-step history.
+
+    Under ``torchrun`` each rank explores its share of every step's ``TRAIN.NUM_SEQ`` clips (the global batch)
+    on ``cuda:LOCAL_RANK`` (or the CPU, gloo); gradients are averaged and rank 0 writes checkpoints.
+    """
     _check_unsupported()
+    context = init_from_env(device)
+    device = context.device
     steps_per_epoch = cfg.DATASET.VIDEOS_PER_EPOCH // cfg.TRAIN.NUM_SEQ
     if steps_per_epoch < 1:
         raise ValueError(f"DATASET.VIDEOS_PER_EPOCH ({cfg.DATASET.VIDEOS_PER_EPOCH}) must be at least "
@@ -182,7 +190,8 @@ def run(device: torch.device, seed: int = DEFAULT_SEED) -> list[dict[str, float]
     config = RunConfig(steps=steps, batch_size=cfg.TRAIN.NUM_SEQ, checkpoint_every=steps_per_epoch,
                        keep=cfg.SLT.KEEP_CHECKPOINTS, num_workers=cfg.TRAIN.NUM_WORKERS)
     runner = SnapshotRunner(cfg.SLT.NAME, cfg.TRAIN.SNAPSHOT_DIR, model, optimizer, config, scheduler=scheduler,
-                            seed=seed, snapshot_dir=cfg.TRAIN.SNAPSHOT_DIR, steps_per_epoch=steps_per_epoch)
+                            dist=context, seed=seed, snapshot_dir=cfg.TRAIN.SNAPSHOT_DIR,
+                            steps_per_epoch=steps_per_epoch)
     logger.info("SLT on %s: %d steps (%d epochs x %d) of %d clips x %d frames; checkpoints in %s", device, steps,
                 cfg.TRAIN.EPOCH, steps_per_epoch, cfg.TRAIN.NUM_SEQ, cfg.TRAIN.NUM_FRAMES, runner.folder)
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from slt import scst
+from slt.distributed import DistContext
 from slt.update import UpdateConfig, rollout_stats, slt_update
 from slt_pytracking import require_patched_host
 
@@ -35,21 +36,27 @@ class SLTTrainer(LTRTrainer):
             ``settings.env.workspace_dir`` / ``tensorboard_dir``, ``settings.project_path``).
         update: chunk size, chunk normalisation, gradient clipping of the SLT update.
         seed: base seed of the exploration sampling; batch ``i`` of epoch ``e`` samples with a generator seeded
-            from ``(seed, e, i)``, so a resumed run explores as the uninterrupted one.
+            from ``(seed, rank, e, i)``, so a resumed run explores as the uninterrupted one.
+        dist: this process's rank under ``torchrun`` (:func:`slt.distributed.init_from_env`): every rank
+            explores its own clips, :func:`slt.update.slt_update` averages the gradients, and only rank 0
+            writes checkpoints and TensorBoard scalars.
 
     Exploration and the update both run in eval mode (BatchNorm statistics and dropout off), as the official
     trainers do; loaders with ``training=False`` only explore and log the rollout statistics.
     """
 
     def __init__(self, actor: Any, loaders: list, optimizer: torch.optim.Optimizer, settings: Any,
-                 lr_scheduler: Any = None, update: UpdateConfig = UpdateConfig(), seed: int = 0) -> None:
+                 lr_scheduler: Any = None, update: UpdateConfig = UpdateConfig(), seed: int = 0,
+                 dist: DistContext = DistContext()) -> None:
         super().__init__(actor, loaders, optimizer, settings, lr_scheduler)
         self.update = update
         self.seed = seed
+        self.dist = dist
 
     def generator(self, iteration: int) -> torch.Generator:
         """The exploration generator of batch ``iteration`` of the current epoch, on the training device."""
-        state = np.random.SeedSequence([self.seed, self.epoch, iteration]).generate_state(1, np.uint64)[0]
+        entropy = [self.seed, self.dist.rank, self.epoch, iteration]
+        state = np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]
         return torch.Generator(device=self.device).manual_seed(int(state))
 
     def cycle_dataset(self, loader: Any) -> None:
@@ -73,3 +80,12 @@ class SLTTrainer(LTRTrainer):
             batch_size = len(data["search_images"]) * len(data["search_images"][0])
             self._update_stats(logged, batch_size, loader)
             self._print_stats(i, loader, batch_size)
+
+    def save_checkpoint(self) -> None:
+        """The host's checkpoint, written by rank 0 only."""
+        if self.dist.is_main:
+            super().save_checkpoint()
+
+    def _write_tensorboard(self) -> None:
+        if self.dist.is_main:
+            super()._write_tensorboard()

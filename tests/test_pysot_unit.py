@@ -114,8 +114,10 @@ def test_sampler_follows_the_cfg_and_gives_bgr_clips(tmp_path):
     assert (sampler.num_frames, sampler.max_interval, sampler.interval_prob, sampler.max_gap, len(sampler)) == (
         3, 2, 0.5, -1, 4)
     assert sampler.frame_sample_mode == "random_interval"
+    assert sampler.template_mode == "first_frame"  # TEMPLATE_GAP -1: the video's first frame, as the official
     plain = SequenceSampler(sampler.datasets, p_datasets=[1.0], samples_per_epoch=4, num_frames=3, max_gap=-1,
-                            frame_sample_mode="random_interval", max_interval=2, interval_prob=0.5, seed=7)
+                            frame_sample_mode="random_interval", max_interval=2, interval_prob=0.5, seed=7,
+                            template_mode="first_frame")
     bgr, rgb = sampler[1], plain[1]
     assert bgr["search_images"].shape == (3, 64, 80, 3) and bgr["search_images"].flags["C_CONTIGUOUS"]
     np.testing.assert_array_equal(bgr["search_images"], rgb["search_images"][..., ::-1])

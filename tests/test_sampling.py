@@ -42,7 +42,7 @@ class MemoryDataset:
         for f in frame_ids:
             if (seq_id, f) in self.bad_frames:
                 raise OSError(f"cannot read frame {f}")
-        frames = [np.full((4, 4, 3), f, dtype=np.uint8) for f in frame_ids]
+        frames = [np.broadcast_to(np.array([f, f + 1, f + 2], dtype=np.uint8), (4, 4, 3)) for f in frame_ids]
         annos = {k: [v[f] for f in frame_ids] for k, v in anno.items()}
         return frames, annos, {"object_class_name": "thing"}
 
@@ -182,3 +182,26 @@ def test_sampler_redraws_after_a_data_fault_and_raises_past_the_bound(caplog):
 def test_list_collate_transposes_without_stacking():
     batch = sampling.list_collate([{"a": 1, "b": np.zeros(2)}, {"a": 2, "b": np.zeros(3)}])
     assert batch["a"] == [1, 2] and [b.shape for b in batch["b"]] == [(2,), (3,)]
+
+
+def test_first_frame_template_mode_keeps_the_video_start_and_clips_start_anywhere():
+    visible = np.ones(200, dtype=bool)
+    visible[:3] = False
+    data = MemoryDataset([visible] * 2)
+    sampler = sampling.SequenceSampler([data], num_frames=6, max_gap=-1, frame_sample_mode="sequential",
+                                       template_mode="first_frame", seed=0)
+    samples = [sampler[i] for i in range(20)]
+    assert all(s["template_images"][0, 0, 0] == 3 for s in samples)  # frames carry their id
+    assert len({s["frame_ids"][0] for s in samples}) > 10
+
+
+def test_bgr_channel_order_flips_images_only():
+    data = MemoryDataset([np.ones(60, dtype=bool)])
+    kwargs = dict(num_frames=4, seed=2)
+    rgb = sampling.SequenceSampler([data], **kwargs)[0]
+    bgr = sampling.SequenceSampler([data], channel_order="bgr", **kwargs)[0]
+    assert np.array_equal(bgr["search_images"][:, 0, 0], rgb["search_images"][:, 0, 0] + [2, 0, -2])
+    assert np.array_equal(bgr["search_images"], rgb["search_images"][..., ::-1])
+    assert bgr["search_images"].flags["C_CONTIGUOUS"] and np.array_equal(bgr["search_annos"], rgb["search_annos"])
+    with pytest.raises(ValueError, match="channel_order"):
+        sampling.SequenceSampler([data], channel_order="rbg")

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from slt.distributed import init_from_env
 from slt.sampling import SequenceSampler
 from slt.update import UpdateConfig
 from slt_pytracking.actors import SLTTransTActor, transt_box_objective
@@ -95,12 +96,18 @@ def train(settings: Any, datasets: Sequence[Any], p_datasets: Sequence[float], w
     random.seed(settings.seed)
     np.random.seed(settings.seed)
     torch.manual_seed(settings.seed)
+    context = init_from_env(settings.device)
+    settings.device = context.device
+    if settings.num_seq % context.world_size or settings.samples_per_epoch % context.world_size:
+        raise ValueError(f"num_seq ({settings.num_seq}) and samples_per_epoch ({settings.samples_per_epoch}) must "
+                         f"split evenly over {context.world_size} ranks")
 
-    sampler = SequenceSampler(datasets, p_datasets, samples_per_epoch=settings.samples_per_epoch,
+    # Under torchrun every rank draws its own clips (its own sampler seed) and takes 1/world of the global batch.
+    sampler = SequenceSampler(datasets, p_datasets, samples_per_epoch=settings.samples_per_epoch // context.world_size,
                               num_frames=settings.num_frames, max_gap=settings.max_gap,
                               frame_sample_mode=settings.frame_sample_mode, max_interval=settings.max_interval,
-                              interval_prob=settings.interval_prob, seed=settings.seed)
-    loader = sequence_loader("train", sampler, settings.num_seq, settings.num_workers)
+                              interval_prob=settings.interval_prob, seed=settings.seed * 1000 + context.rank)
+    loader = sequence_loader("train", sampler, settings.num_seq // context.world_size, settings.num_workers)
 
     net = transt_offline(**network_kwargs(settings))
     if weights is None:
@@ -118,7 +125,8 @@ def train(settings: Any, datasets: Sequence[Any], p_datasets: Sequence[float], w
 
     update = UpdateConfig(chunk_size=settings.num_seq_backward * (settings.num_frames - 1),
                           chunk_norm=settings.chunk_norm, grad_clip=settings.grad_max_norm)
-    trainer = SLTTrainer(actor, [loader], optimizer, settings, lr_scheduler, update=update, seed=settings.seed)
+    trainer = SLTTrainer(actor, [loader], optimizer, settings, lr_scheduler, update=update, seed=settings.seed,
+                         dist=context)
     trainer.train(settings.num_epochs, load_latest=True, fail_safe=settings.fail_safe)
     return trainer
 
