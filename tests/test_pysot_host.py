@@ -242,6 +242,22 @@ def test_one_slt_iteration_on_cpu_updates_parameters_writes_a_checkpoint_and_res
     assert (snapshots / "checkpoint_e2.pth").is_file()
 
 
+@pytest.mark.slow
+def test_torchrun_two_ranks_train_and_only_rank_zero_writes(got10k_root, tmp_path):
+    """Issue 'speed and scale': ``torchrun --nproc_per_node=2 -m slt_pysot.train`` (gloo on the CPU)."""
+    snapshots = tmp_path / "snap"
+    config = derived_config(tmp_path / "ddp.yaml", TRAIN__EPOCH=1, TRAIN__SNAPSHOT_DIR=str(snapshots),
+                            DATASET__VIDEOS_PER_EPOCH=4, SLT__DATASET={"NAMES": ["GOT10K"],
+                                                                       "GOT10K": {"ROOT": str(got10k_root)}})
+    out = run_python(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "slt_pysot.train",
+                      "--cfg", str(config), "--device", "cpu"], cwd=tmp_path, pysot_root=ROOT)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "rank 1 of 2" in out.stderr and "rank 0 of 2" in out.stderr
+    state = torch.load(snapshots / "slt" / "checkpoints" / "slt_00000002.pth", weights_only=True)
+    assert state["step"] == 2 and all(np.isfinite(h["loss"]) for h in state["history"])
+    assert sorted(p.name for p in snapshots.glob("checkpoint_e*.pth")) == ["checkpoint_e1.pth"]
+
+
 @pytest.fixture(scope="module")
 def host_run(tmp_path_factory, got10k_root):
     """Acceptances 3 and 4 in one pass over a copy of the tree: patch, ``tools/train.py``, ``tools/test.py``,

@@ -176,11 +176,15 @@ def host_runs(tmp_path_factory, data):
                           SLT_TRANST_CHECKPOINT=str(checkpoints), SLT_TRUST_CHECKPOINTS="1")
     logger.warning("run_training slt transt_smoke: %.0f s; run_tracker transt slt_transt: %.0f s",
                    middle - start, time.perf_counter() - middle)
+    write_ltr_local(tree, base / "workspace_ddp", data)
+    ddp = run_python(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "ltr/run_training.py",
+                      "slt", "transt_smoke"], tree)
     for name, content in shipped.items():
         (tree / name).write_bytes(content)
     patch_host(tree, "--revert")
     return SimpleNamespace(tree=tree, pristine=pristine, reverted=tree_digest(tree), train=train,
-                           checkpoints=checkpoints, evaluate=evaluate, results=base / "results")
+                           checkpoints=checkpoints, evaluate=evaluate, results=base / "results", ddp=ddp,
+                           ddp_checkpoints=base / "workspace_ddp" / "checkpoints" / "ltr" / "slt" / "transt_smoke")
 
 
 def test_run_training_slt_transt_smoke_writes_a_checkpoint(host_runs):
@@ -188,6 +192,12 @@ def test_run_training_slt_transt_smoke_writes_a_checkpoint(host_runs):
     assert "Finished training!" in host_runs.train.stdout
     assert "random TransT weights" in host_runs.train.stderr
     assert (host_runs.checkpoints / "TransT_ep0001.pth.tar").is_file()
+
+
+def test_torchrun_two_ranks_run_the_smoke_epoch_and_rank_zero_writes_the_checkpoint(host_runs):
+    assert host_runs.ddp.returncode == 0, host_runs.ddp.stderr[-3000:]
+    assert "rank 0 of 2" in host_runs.ddp.stderr and "rank 1 of 2" in host_runs.ddp.stderr
+    assert [p.name for p in host_runs.ddp_checkpoints.glob("*.pth.tar")] == ["TransT_ep0001.pth.tar"]
 
 
 def test_run_tracker_evaluates_the_slt_checkpoint(host_runs):
