@@ -348,11 +348,17 @@ def _fake_jpeg4py(decoded=None, lib_error=False, decode_error=False):
     class JPEGRuntimeError(RuntimeError):
         pass
 
+    def initialize():
+        module.calls += 1
+        if lib_error:
+            raise OSError("Could not load libjpeg-turbo library")
+
+    module._cffi = types.ModuleType("jpeg4py._cffi")
+    module._cffi.initialize = initialize
+
     class JPEG:
         def __init__(self, source):
-            module.calls += 1
-            if lib_error:
-                raise OSError("Could not load libjpeg-turbo library")
+            pass
 
         def decode(self):
             if decode_error:
@@ -366,7 +372,9 @@ def _fake_jpeg4py(decoded=None, lib_error=False, decode_error=False):
 def test_jpeg4py_used_when_importable_and_library_loads(tmp_path, monkeypatch, fresh_decoder_choice):
     write_jpeg(tmp_path / "a.jpg", np.zeros((4, 4, 3), dtype=np.uint8))
     marker = np.full((4, 4, 3), 77, dtype=np.uint8)
-    monkeypatch.setitem(sys.modules, "jpeg4py", _fake_jpeg4py(decoded=marker))
+    fake = _fake_jpeg4py(decoded=marker)
+    monkeypatch.setitem(sys.modules, "jpeg4py", fake)
+    monkeypatch.setitem(sys.modules, "jpeg4py._cffi", fake._cffi)
     assert read_rgb(tmp_path / "a.jpg") is marker
 
 
@@ -374,6 +382,7 @@ def test_opencv_used_when_jpeg4py_library_missing_checked_once(tmp_path, monkeyp
     write_jpeg(tmp_path / "a.jpg", np.full((4, 4, 3), 120, dtype=np.uint8))
     fake = _fake_jpeg4py(lib_error=True)
     monkeypatch.setitem(sys.modules, "jpeg4py", fake)
+    monkeypatch.setitem(sys.modules, "jpeg4py._cffi", fake._cffi)
     for _ in range(3):
         assert np.abs(read_rgb(tmp_path / "a.jpg").astype(int) - 120).max() <= 2
     assert fake.calls == 1
@@ -387,6 +396,8 @@ def test_opencv_used_when_jpeg4py_not_installed(tmp_path, monkeypatch, fresh_dec
 
 def test_jpeg4py_decode_failure_is_data_error_naming_file(tmp_path, monkeypatch, fresh_decoder_choice):
     write_jpeg(tmp_path / "a.jpg", np.zeros((4, 4, 3), dtype=np.uint8))
-    monkeypatch.setitem(sys.modules, "jpeg4py", _fake_jpeg4py(decode_error=True))
+    fake = _fake_jpeg4py(decode_error=True)
+    monkeypatch.setitem(sys.modules, "jpeg4py", fake)
+    monkeypatch.setitem(sys.modules, "jpeg4py._cffi", fake._cffi)
     with pytest.raises(DataError, match="a.jpg"):
         read_rgb(tmp_path / "a.jpg")

@@ -27,12 +27,12 @@ _JPEG_EOI = b"\xff\xd9"
 def _jpeg4py_usable() -> bool:
     """True when ``jpeg4py`` imports and libturbojpeg loads (checked once)."""
     try:
-        import jpeg4py
+        import jpeg4py._cffi
     except ImportError:
         logger.debug("jpeg4py not installed; decoding with OpenCV")
         return False
     try:
-        jpeg4py.JPEG(np.zeros(1, dtype=np.uint8))  # loads libturbojpeg without decoding anything
+        jpeg4py._cffi.initialize()  # loads libturbojpeg (a JPEG object would warn in __del__ when it fails)
     except OSError as exc:
         logger.debug("jpeg4py cannot load libturbojpeg (%s); decoding with OpenCV", exc)
         return False
