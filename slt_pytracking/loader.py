@@ -10,10 +10,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import Any, Callable
+import random
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 
+from slt.distributed import DistContext, init_from_env
 from slt.sampling import SequenceSampler, list_collate
 from slt_pytracking import require_patched_host
 
@@ -60,6 +63,15 @@ def require_folder(env: Any, attribute: str, what: str) -> str:
     return path
 
 
+def require_workspace(env: Any) -> None:
+    """FileNotFoundError naming ``local.py`` unless ``env`` (LTR ``EnvironmentSettings``) sets the workspace."""
+    if not getattr(env, "workspace_dir", None):
+        raise FileNotFoundError("settings.env.workspace_dir is empty: set workspace_dir (checkpoints go to "
+                                "<workspace_dir>/checkpoints) and tensorboard_dir in ltr/admin/local.py")
+    if not getattr(env, "tensorboard_dir", None):
+        raise FileNotFoundError("settings.env.tensorboard_dir is empty: set it in ltr/admin/local.py")
+
+
 def build_dataset(env: Any, name: str, loader: Callable[[str], np.ndarray] | None = None, **kwargs: Any) -> Any:
     """The host dataset ``name`` (a key of :data:`DATASETS`) rooted at its ``settings.env`` folder.
 
@@ -85,3 +97,28 @@ def sequence_loader(name: str, sampler: SequenceSampler, num_seq: int, num_worke
     """
     return LTRLoader(name, sampler, training=training, batch_size=num_seq, shuffle=False, num_workers=num_workers,
                      collate_fn=list_collate, drop_last=True, stack_dim=0)
+
+
+def training_loader(settings: Any, datasets: Sequence[Any],
+                    p_datasets: Sequence[float]) -> tuple[DistContext, LTRLoader]:
+    """Seed the run, join the torchrun process group if there is one, and build the training loader of clips.
+
+    Reads ``settings.seed``, ``device``, ``num_seq`` (N, the global batch), ``samples_per_epoch``,
+    ``num_frames``, ``max_gap``, ``frame_sample_mode``, ``max_interval``, ``interval_prob``, ``num_workers``;
+    sets ``settings.device`` to this rank's device. Under torchrun every rank draws its own clips (its own
+    sampler seed) and takes ``1 / world_size`` of the global batch and of the epoch's clips.
+    """
+    random.seed(settings.seed)
+    np.random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    context = init_from_env(settings.device)
+    settings.device = context.device
+    world = context.world_size
+    if settings.num_seq % world or settings.samples_per_epoch % world:
+        raise ValueError(f"num_seq ({settings.num_seq}) and samples_per_epoch ({settings.samples_per_epoch}) must "
+                         f"split evenly over {world} ranks")
+    sampler = SequenceSampler(datasets, p_datasets, samples_per_epoch=settings.samples_per_epoch // world,
+                              num_frames=settings.num_frames, max_gap=settings.max_gap,
+                              frame_sample_mode=settings.frame_sample_mode, max_interval=settings.max_interval,
+                              interval_prob=settings.interval_prob, seed=settings.seed * 1000 + context.rank)
+    return context, sequence_loader("train", sampler, settings.num_seq // world, settings.num_workers)

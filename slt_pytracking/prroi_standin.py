@@ -84,7 +84,8 @@ def roi_align_differentiable(features: Tensor, rois: Tensor, output_size: tuple[
     # sample k of bin j along an axis sits at start + (j + (k + 0.5) / ratio) * bin, i.e. (step + 0.5) / ratio bins
     xs = x0[:, None] + (steps_x[None] + 0.5) * (roi_w / (pooled_w * sampling_ratio))[:, None]  # (K, Sw)
     ys = y0[:, None] + (steps_y[None] + 0.5) * (roi_h / (pooled_h * sampling_ratio))[:, None]  # (K, Sh)
-    valid = (((ys >= -1.0) & (ys <= height))[:, :, None] & ((xs >= -1.0) & (xs <= width))[:, None, :]).to(features.dtype)
+    inside_y, inside_x = (ys >= -1.0) & (ys <= height), (xs >= -1.0) & (xs <= width)
+    valid = (inside_y[:, :, None] & inside_x[:, None, :]).to(features.dtype)
     gx = _normalise(xs.clamp(0.0, width - 1.0), width)
     gy = _normalise(ys.clamp(0.0, height - 1.0), height)
     grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)  # (K, Sh, Sw, 2)

@@ -23,15 +23,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from slt.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked
+from slt.checkpoint import CheckpointError, load_state_dict_checked
+from slt_pytracking.checkpoints import latest_checkpoint, load_state
 from slt_pytracking import require_patched_host
 
 require_patched_host()
 
 from ltr import model_constructor  # noqa: E402  (host imports after the patch check)
-from ltr.models.backbone.transt_backbone import build_backbone  # noqa: E402
-from ltr.models.neck.featurefusion_network import build_featurefusion_network  # noqa: E402
-from ltr.models.tracking.transt import TransT  # noqa: E402
 from pytracking.features.net_wrappers import NetWithBackbone  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -40,8 +38,6 @@ WEIGHTS_ENV = "SLT_TRANST_WEIGHTS"
 """Pretrained TransT weights SLT training starts from (the released ``transt.pth``)."""
 CHECKPOINT_ENV = "SLT_TRANST_CHECKPOINT"
 """SLT-TransT weights the evaluation parameters load (a file, or a folder of ``*_ep*.pth.tar``)."""
-TRUST_ENV = "SLT_TRUST_CHECKPOINTS"
-"""Set to 1 to allow full unpickling of checkpoints (LTR checkpoints need it; it can run code)."""
 
 NETWORK_DEFAULTS: dict[str, Any] = {"position_embedding": "sine", "hidden_dim": 256, "dropout": 0.1, "nheads": 8,
                                     "dim_feedforward": 2048, "featurefusion_layers": 4}
@@ -50,8 +46,16 @@ NETWORK_DEFAULTS: dict[str, Any] = {"position_embedding": "sine", "hidden_dim": 
 
 @model_constructor
 def transt_offline(position_embedding: str = "sine", hidden_dim: int = 256, dropout: float = 0.1, nheads: int = 8,
-                   dim_feedforward: int = 2048, featurefusion_layers: int = 4) -> TransT:
-    """The host TransT network with randomly initialised weights (no download), on the CPU."""
+                   dim_feedforward: int = 2048, featurefusion_layers: int = 4) -> nn.Module:
+    """The host TransT network with randomly initialised weights (no download), on the CPU.
+
+    The TransT modules are imported here, not at module level, so this module also imports in a
+    TransformerTrack tree (which has no TransT model).
+    """
+    from ltr.models.backbone.transt_backbone import build_backbone
+    from ltr.models.neck.featurefusion_network import build_featurefusion_network
+    from ltr.models.tracking.transt import TransT
+
     arch = SimpleNamespace(position_embedding=position_embedding, hidden_dim=hidden_dim, dropout=dropout,
                            nheads=nheads, dim_feedforward=dim_feedforward, featurefusion_layers=featurefusion_layers)
     return TransT(build_backbone(arch, backbone_pretrained=False), build_featurefusion_network(arch), num_classes=1)
@@ -76,30 +80,6 @@ def network_kwargs_from_state(state: dict[str, Tensor], source: str) -> dict[str
         raise CheckpointError(f"{source} does not hold a TransT state dict (no {error})") from error
 
 
-def trusted() -> bool:
-    """True when ``SLT_TRUST_CHECKPOINTS=1``."""
-    return os.environ.get(TRUST_ENV, "") == "1"
-
-
-def load_state(path: str | os.PathLike[str]) -> dict[str, Tensor]:
-    """The network state dict in ``path``: the ``'net'`` entry of an LTR checkpoint, or a bare state dict.
-
-    ``weights_only`` loading first; full unpickling only with ``SLT_TRUST_CHECKPOINTS=1``.
-    """
-    try:
-        state = load_checkpoint(path)
-    except CheckpointError as error:
-        if not trusted():
-            raise CheckpointError(f"{error}. LTR checkpoints (the released transt.pth, the SLT trainer's "
-                                  f"*.pth.tar) pickle settings and statistics objects; if you trust this file, "
-                                  f"set {TRUST_ENV}=1 to load it with full unpickling") from error
-        state = load_checkpoint(path, trusted=True)
-    weights = state.get("net", state)
-    if not isinstance(weights, dict) or not all(isinstance(v, Tensor) for v in weights.values()):
-        raise CheckpointError(f"{path} holds no network state dict (expected a 'net' entry or a dict of tensors)")
-    return weights
-
-
 def load_weights(net: nn.Module, path: str | os.PathLike[str]) -> None:
     """Load ``path`` (see :func:`load_state`) into ``net``, strictly; errors name the file and the keys."""
     load_state_dict_checked(net, load_state(path), source=str(path))
@@ -122,16 +102,6 @@ def pretrained_weights_path(env: Any) -> Path:
     raise FileNotFoundError(f"no pretrained TransT weights: set {WEIGHTS_ENV}=/path/to/transt.pth (the TransT "
                             f"release), or add self.pretrained_networks = '/folder/with/transt.pth' to "
                             f"ltr/admin/local.py (now {folder!r})")
-
-
-def latest_checkpoint(path: Path) -> Path:
-    """``path`` itself if a file, else the last ``*_ep*.pth.tar`` in the folder ``path``."""
-    if path.is_dir():
-        found = sorted(path.glob("*_ep*.pth.tar"))
-        if not found:
-            raise FileNotFoundError(f"no *_ep*.pth.tar checkpoint in {path}")
-        return found[-1]
-    return path
 
 
 def slt_checkpoint_path() -> Path:

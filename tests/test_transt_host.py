@@ -34,7 +34,7 @@ from transt_helpers import (copy_tree, patch_host, read_video, run_python, synth
 from slt.checkpoint import CheckpointError  # noqa: E402
 from slt.sampling import SequenceSampler  # noqa: E402
 from slt.update import UpdateConfig  # noqa: E402
-from slt_pytracking import weights  # noqa: E402
+from slt_pytracking import checkpoints, weights  # noqa: E402
 from slt_pytracking.actors import SLTTransTActor, transt_box_objective  # noqa: E402
 from slt_pytracking.loader import build_dataset, sequence_loader  # noqa: E402
 from slt_pytracking.parameter.slt_transt import parameters  # noqa: E402
@@ -211,10 +211,10 @@ def test_run_tracker_evaluates_the_slt_checkpoint(host_runs):
 
 def test_slt_checkpoints_need_the_trust_flag(host_runs, monkeypatch):
     checkpoint = host_runs.checkpoints / "TransT_ep0001.pth.tar"
-    monkeypatch.delenv(weights.TRUST_ENV, raising=False)
+    monkeypatch.delenv(checkpoints.TRUST_ENV, raising=False)
     with pytest.raises(CheckpointError, match="set SLT_TRUST_CHECKPOINTS=1"):
         weights.load_state(checkpoint)
-    monkeypatch.setenv(weights.TRUST_ENV, "1")
+    monkeypatch.setenv(checkpoints.TRUST_ENV, "1")
     state = weights.load_state(checkpoint)
     assert weights.network_kwargs_from_state(state, "smoke")["hidden_dim"] == 64  # the smoke's small transformer
 
@@ -270,7 +270,7 @@ def test_missing_slt_checkpoint_names_the_variable(tmp_path, monkeypatch):
 
 
 def test_untrusted_pickles_are_refused_with_the_flag_named(tmp_path, monkeypatch):
-    monkeypatch.delenv(weights.TRUST_ENV, raising=False)
+    monkeypatch.delenv(checkpoints.TRUST_ENV, raising=False)
     torch.save({"net": {}, "settings": SimpleNamespace(device="cpu")}, tmp_path / "ltr.pth.tar")
     with pytest.raises(CheckpointError, match="SLT_TRUST_CHECKPOINTS=1"):
         weights.load_state(tmp_path / "ltr.pth.tar")

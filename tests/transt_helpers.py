@@ -32,7 +32,7 @@ def host_env(root: Path, **extra: str) -> dict[str, str]:
     """Environment of a host subprocess: the tree importable, no bytecode written into it, few threads."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("SLT_")}
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.update(PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", **extra)
+    env.update({"PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", **extra})
     return env
 
 

@@ -9,18 +9,14 @@ SLT_REFERENCE 5.1 (SLT-TransT column). Needs in ``ltr/admin/local.py``: ``worksp
 from __future__ import annotations
 
 import logging
-import random
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
-from slt.distributed import init_from_env
-from slt.sampling import SequenceSampler
 from slt.update import UpdateConfig
 from slt_pytracking.actors import SLTTransTActor, transt_box_objective
-from slt_pytracking.loader import build_dataset, sequence_loader
+from slt_pytracking.loader import build_dataset, require_workspace, training_loader
 from slt_pytracking.trainer import SLTTrainer
 from slt_pytracking.transt_tracker import ExplorationConfig, SLTTransT
 from slt_pytracking.weights import NETWORK_DEFAULTS, load_weights, network_kwargs, pretrained_weights_path, \
@@ -93,21 +89,7 @@ def exploration_config(settings: Any) -> ExplorationConfig:
 def train(settings: Any, datasets: Sequence[Any], p_datasets: Sequence[float], weights: Path | None) -> SLTTrainer:
     """The SLT-TransT recipe on configured ``settings`` (see :func:`configure`); ``weights=None`` trains from
     random weights (smoke runs only). Returns the trainer after ``settings.num_epochs`` epochs."""
-    random.seed(settings.seed)
-    np.random.seed(settings.seed)
-    torch.manual_seed(settings.seed)
-    context = init_from_env(settings.device)
-    settings.device = context.device
-    if settings.num_seq % context.world_size or settings.samples_per_epoch % context.world_size:
-        raise ValueError(f"num_seq ({settings.num_seq}) and samples_per_epoch ({settings.samples_per_epoch}) must "
-                         f"split evenly over {context.world_size} ranks")
-
-    # Under torchrun every rank draws its own clips (its own sampler seed) and takes 1/world of the global batch.
-    sampler = SequenceSampler(datasets, p_datasets, samples_per_epoch=settings.samples_per_epoch // context.world_size,
-                              num_frames=settings.num_frames, max_gap=settings.max_gap,
-                              frame_sample_mode=settings.frame_sample_mode, max_interval=settings.max_interval,
-                              interval_prob=settings.interval_prob, seed=settings.seed * 1000 + context.rank)
-    loader = sequence_loader("train", sampler, settings.num_seq // context.world_size, settings.num_workers)
+    context, loader = training_loader(settings, datasets, p_datasets)
 
     net = transt_offline(**network_kwargs(settings))
     if weights is None:
@@ -129,12 +111,3 @@ def train(settings: Any, datasets: Sequence[Any], p_datasets: Sequence[float], w
                          dist=context)
     trainer.train(settings.num_epochs, load_latest=True, fail_safe=settings.fail_safe)
     return trainer
-
-
-def require_workspace(env: Any) -> None:
-    """FileNotFoundError naming ``local.py`` unless ``env`` (LTR ``EnvironmentSettings``) sets the workspace."""
-    if not getattr(env, "workspace_dir", None):
-        raise FileNotFoundError("settings.env.workspace_dir is empty: set workspace_dir (checkpoints go to "
-                                "<workspace_dir>/checkpoints) and tensorboard_dir in ltr/admin/local.py")
-    if not getattr(env, "tensorboard_dir", None):
-        raise FileNotFoundError("settings.env.tensorboard_dir is empty: set it in ltr/admin/local.py")

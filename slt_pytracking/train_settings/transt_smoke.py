@@ -14,8 +14,8 @@ import logging
 import os
 from typing import Any
 
-from slt_pytracking.loader import build_dataset
-from slt_pytracking.train_settings.transt import configure, require_workspace, train
+from slt_pytracking.loader import build_dataset, require_workspace
+from slt_pytracking.train_settings.transt import configure, train
 from slt_pytracking.weights import WEIGHTS_ENV, pretrained_weights_path
 
 logger = logging.getLogger(__name__)

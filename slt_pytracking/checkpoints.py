@@ -1,0 +1,53 @@
+"""Loading LTR network weights safely, for any PyTracking-family tree (no host imports).
+
+LTR checkpoints (released weights such as ``transt.pth`` or ``trdimp_net.pth.tar``, and the ``*.pth.tar`` files
+the LTR trainer writes) pickle settings, statistics and constructor objects next to the weights, so
+``weights_only`` loading refuses them. :func:`load_state` tries ``weights_only`` first and unpickles fully only
+when the user marks checkpoints as trusted with ``SLT_TRUST_CHECKPOINTS=1`` (unpickling can run code).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch import Tensor
+
+from slt.checkpoint import CheckpointError, load_checkpoint
+
+TRUST_ENV = "SLT_TRUST_CHECKPOINTS"
+"""Set to 1 to allow full unpickling of checkpoints (LTR checkpoints need it; it can run code)."""
+
+
+def trusted() -> bool:
+    """True when ``SLT_TRUST_CHECKPOINTS=1``."""
+    return os.environ.get(TRUST_ENV, "") == "1"
+
+
+def load_state(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """The network state dict in ``path``: the ``'net'`` entry of an LTR checkpoint, or a bare state dict.
+
+    ``weights_only`` loading first; full unpickling only with ``SLT_TRUST_CHECKPOINTS=1``.
+    """
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as error:
+        if not trusted():
+            raise CheckpointError(f"{error}. LTR checkpoints (released network weights, the SLT trainer's "
+                                  f"*.pth.tar) pickle settings and statistics objects; if you trust this file, "
+                                  f"set {TRUST_ENV}=1 to load it with full unpickling") from error
+        state = load_checkpoint(path, trusted=True)
+    weights = state.get("net", state)
+    if not isinstance(weights, dict) or not all(isinstance(v, Tensor) for v in weights.values()):
+        raise CheckpointError(f"{path} holds no network state dict (expected a 'net' entry or a dict of tensors)")
+    return weights
+
+
+def latest_checkpoint(path: Path) -> Path:
+    """``path`` itself if a file, else the last ``*_ep*.pth.tar`` in the folder ``path``."""
+    if path.is_dir():
+        found = sorted(path.glob("*_ep*.pth.tar"))
+        if not found:
+            raise FileNotFoundError(f"no *_ep*.pth.tar checkpoint in {path}")
+        return found[-1]
+    return path
