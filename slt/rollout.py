@@ -23,6 +23,9 @@ from slt.boxes import box_iou_xywh
 from slt.crop import to_uint8
 
 
+SAMPLE_ORDERS = ("frame", "clip")
+
+
 @dataclass
 class TrackStep:
     """One frame of ``B`` trajectories, as a batched tracker reports it.
@@ -78,20 +81,31 @@ class Rollout:
     def sampled_iou(self) -> Tensor:
         return self.iou[1]
 
-    def samples(self, rewards: Tensor) -> "Samples":
-        """Flatten the sampled records frame-major into ``L * N`` training samples with per-sample rewards."""
+    def samples(self, rewards: Tensor, order: str = "frame") -> "Samples":
+        """Flatten the sampled records into ``L * N`` training samples with per-sample rewards.
+
+        ``order="frame"``: frame-major (all clips of frame 1, then of frame 2, ...), as PySOT's official loop,
+        so every chunk mixes all clips; ``order="clip"``: clip-major (all frames of clip 1, ...), as the
+        official LTR trainers chunk by clips -- a chunk then needs the template branch of fewer clips.
+        """
+        if order not in SAMPLE_ORDERS:
+            raise ValueError(f"unknown sample order {order!r}; expected one of {SAMPLE_ORDERS}")
         steps, seqs = self.actions.shape
-        frame = torch.arange(steps, device=self.lengths.device)[:, None]
-        mask = (frame < self.lengths[None, :]).reshape(-1)
-        seq = torch.arange(seqs, device=self.lengths.device).repeat(steps)
+        device = self.lengths.device
+
+        def flat(values: Tensor) -> Tensor:  # (L, N, ...) -> (L * N, ...) in the chosen order
+            return (values if order == "frame" else values.transpose(0, 1)).reshape(-1, *values.shape[2:])
+
+        frame = torch.arange(steps, device=device)[:, None].expand(steps, seqs)
+        seq = torch.arange(seqs, device=device)[None, :].expand(steps, seqs)
         return Samples(
-            sequence=seq,
-            actions=self.actions.reshape(-1),
-            crops=self.crops.reshape(-1, *self.crops.shape[2:]),
-            gt_in_crop=self.gt_in_crop.reshape(-1, 4),
-            extras={k: v.reshape(-1, *v.shape[2:]) for k, v in self.extras.items()},
-            rewards=rewards.to(self.lengths.device)[seq],
-            mask=mask,
+            sequence=flat(seq),
+            actions=flat(self.actions),
+            crops=flat(self.crops),
+            gt_in_crop=flat(self.gt_in_crop),
+            extras={k: flat(v) for k, v in self.extras.items()},
+            rewards=rewards.to(device)[flat(seq)],
+            mask=flat(frame < self.lengths[None, :]),
             templates=self.templates,
         )
 

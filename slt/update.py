@@ -35,6 +35,8 @@ class UpdateConfig:
     means unscaled, as the official LTR trainers do (SLT_REFERENCE B9: gradients grow with the number of
     chunks; keep it only for bit-parity with official SLT-TransT/TrDiMP runs).
     ``grad_clip``: max global L2 norm (<= 0: no clipping, the norm is still measured).
+    ``sample_order``: how samples are laid out before chunking (:meth:`slt.rollout.Rollout.samples`):
+    ``"frame"`` (PySOT's) or ``"clip"`` (LTR's: a chunk holds whole clips and needs fewer template forwards).
     ``reward``/``baseline``: see :func:`slt.scst.advantages`.
     """
 
@@ -43,6 +45,7 @@ class UpdateConfig:
     grad_clip: float = 10.0
     reward: str = "mean_iou"
     baseline: str = "greedy"
+    sample_order: str = "frame"
 
     def __post_init__(self) -> None:
         if self.chunk_norm not in CHUNK_NORMS:
@@ -79,7 +82,7 @@ def slt_update(
         rollout.sampled_iou, rollout.greedy_iou, rollout.lengths, reward=config.reward, baseline=config.baseline
     )
     stats = rollout_stats(rollout, rewards)
-    samples = rollout.samples(rewards)
+    samples = rollout.samples(rewards, config.sample_order)
     if device is not None:
         samples = samples.to(device)
     total = len(samples)

@@ -97,3 +97,17 @@ def test_a_clip_starting_on_an_invisible_frame_is_refused_by_name(model):
     batch["sequence"] = ["a", "b", "c"]
     with pytest.raises(ValueError, match=r"\['b'\].*first frame"):
         explore(ReferenceTracker(model), batch)
+
+
+def test_clip_major_samples_chunk_whole_clips_and_give_the_same_gradient(model):
+    rollout = explore(ReferenceTracker(model), clip_batch(), torch.Generator().manual_seed(4))
+    rewards = torch.tensor([0.1, -0.2, 0.3])
+    frame_major, clip_major = rollout.samples(rewards), rollout.samples(rewards, "clip")
+    assert frame_major.sequence.tolist() == [0, 1, 2] * 5
+    assert clip_major.sequence.tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    assert torch.equal(clip_major.crops[5], frame_major.crops[1])  # clip 1, frame 0
+    assert torch.equal(clip_major.rewards, rewards.repeat_interleave(5))
+    norms = [slt_update(ReferenceSLTActor(model), model.parameters(), torch.optim.SGD(model.parameters(), lr=0.0),
+                        rollout, UpdateConfig(chunk_size=5, grad_clip=0, sample_order=order))["grad_norm"]
+             for order in ("frame", "clip")]
+    assert norms[0] == pytest.approx(norms[1], rel=1e-4)

@@ -106,7 +106,8 @@ def train(settings: Any, datasets: Sequence[Any], p_datasets: Sequence[float], w
     lr_scheduler = torch.optim.lr_scheduler.StepLR(optimizer, settings.lr_step, gamma=settings.lr_gamma)
 
     update = UpdateConfig(chunk_size=settings.num_seq_backward * (settings.num_frames - 1),
-                          chunk_norm=settings.chunk_norm, grad_clip=settings.grad_max_norm)
+                          chunk_norm=settings.chunk_norm, grad_clip=settings.grad_max_norm,
+                          sample_order="clip")  # chunks of num_seq_backward whole clips, as the official trainers
     trainer = SLTTrainer(actor, [loader], optimizer, settings, lr_scheduler, update=update, seed=settings.seed,
                          dist=context)
     trainer.train(settings.num_epochs, load_latest=True, fail_safe=settings.fail_safe)
