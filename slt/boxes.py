@@ -13,18 +13,6 @@ import torch
 from torch import Tensor
 
 
-def xywh_to_corners(boxes: Tensor) -> Tensor:
-    """``(..., 4)`` xywh -> ``(..., 4)`` x1y1x2y2."""
-    x, y, w, h = boxes.unbind(-1)
-    return torch.stack((x, y, x + w, y + h), dim=-1)
-
-
-def corners_to_xywh(boxes: Tensor) -> Tensor:
-    """``(..., 4)`` x1y1x2y2 -> ``(..., 4)`` xywh."""
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    return torch.stack((x1, y1, x2 - x1, y2 - y1), dim=-1)
-
-
 def xywh_to_cxcywh(boxes: Tensor) -> Tensor:
     """``(..., 4)`` xywh -> ``(..., 4)`` cx cy w h."""
     x, y, w, h = boxes.unbind(-1)
