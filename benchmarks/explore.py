@@ -31,26 +31,36 @@ from explore_backends import BACKENDS, Backend, synthetic_clips
 MEMORY_FRAMES = (8, 16, 24, 32)
 
 
-def timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
-    """Best of ``repeats`` wall-clock runs of ``fn`` (after one warm-up), synchronising CUDA."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
+def timed(fns: dict[str, Callable[[], Any]], runs: dict[str, int], device: torch.device) -> dict[str, float]:
+    """Best wall-clock time of each of ``fns`` over ``runs[name]`` runs, after one warm-up run each.
+
+    The runs are interleaved round-robin (one run of each function per round), so that a change in the load
+    of a shared machine affects every function alike and the ratios stay comparable; CUDA is synchronised.
+    """
+    for fn in fns.values():
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
+    best = {name: float("inf") for name in fns}
+    for round_ in range(max(runs.values())):
+        for name, fn in fns.items():
+            if round_ >= runs[name]:
+                continue
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
 def speed(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
     batch = synthetic_clips(args.seqs, args.frames, args.height, args.width, seed=0)
-    ours = timed(lambda: backend.explore(batch), backend.device, args.repeats)
-    floor = timed(backend.floor(batch), backend.device, args.repeats)
-    official = timed(lambda: backend.official_explore(batch), backend.device, max(1, args.repeats - 1))
+    fns = {"ours": lambda: backend.explore(batch), "floor": backend.floor(batch),
+           "official": lambda: backend.official_explore(batch)}
+    times = timed(fns, {"ours": args.repeats, "floor": args.repeats, "official": max(1, args.repeats - 1)},
+                  backend.device)
+    ours, floor, official = times["ours"], times["floor"], times["official"]
     steps = args.seqs * 2 * (args.frames - 1)
     return {"ours_s": ours, "floor_s": floor, "official_s": official, "ours_over_floor": ours / floor,
             "official_over_ours": official / ours, "tracker_steps_per_s": steps / ours}

@@ -8,6 +8,7 @@ shaping, float32 records) and the two full SLT steps for the memory measurement.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -177,3 +178,8 @@ class OfficialStyleExplorer:
 
 
 BACKENDS: dict[str, type[Backend]] = {"reference": ReferenceBackend}
+
+if os.environ.get("PYSOT_ROOT") or os.environ.get("TRANST_ROOT"):
+    from host_backends import HOST_BACKENDS  # noqa: E402  (imports this module's Backend)
+
+    BACKENDS.update(HOST_BACKENDS)
