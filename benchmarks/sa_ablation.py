@@ -3,7 +3,8 @@
 The paper's SA table (LaSOT, i = 1..4) shows random-interval clips keep the drop smallest as the video gets
 faster. Here, per seed: FLT to a plateau (as ``slt_vs_flt.py``), then from its weights SLT with sequential
 clips only (no SA) and SLT with random-interval clips (SA, PySOT's setting: probability 0.5, max interval 7),
-each evaluated on the held-out videos keeping every i-th frame.
+each evaluated on the held-out videos keeping every i-th frame. On the ``--out`` folder of ``slt_vs_flt.py``
+it reuses that benchmark's FLT plateau and its SLT run (the same recipe as SLT with SA).
 
     python benchmarks/sa_ablation.py --seeds 1 --out /tmp/sa_ablation
 """
@@ -49,9 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     args = common_parser(__doc__, 1, "slt_out/benchmarks/sa_ablation").parse_args(argv)
     data = load_data(args)
     train, val, test = data["train"], data["val"], data["test"]
-    recipes = {
-        "SLT without SA": dataclasses.replace(FULL.slt, steps=args.slt_steps, frame_sample_mode="sequential"),
-        "SLT with SA": dataclasses.replace(FULL.slt, steps=args.slt_steps),
+    recipes = {  # row -> (run name, recipe); "slt" is slt_vs_flt.py's SLT run
+        "SLT without SA": ("slt_without_sa",
+                           dataclasses.replace(FULL.slt, steps=args.slt_steps, frame_sample_mode="sequential")),
+        "SLT with SA": ("slt", dataclasses.replace(FULL.slt, steps=args.slt_steps)),
     }
     table: dict[str, list[list[float]]] = {name: [] for name in ("FLT", *recipes)}
     for seed in range(args.seeds):
@@ -60,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         model = build_model(seed=seed)
         flt_to_plateau(model, train, val, args, opts, FULL.slt)
         models = {"FLT": copy.deepcopy(model)}
-        for name, recipe in recipes.items():
+        for name, (run_name, recipe) in recipes.items():
             net = copy.deepcopy(model)
-            run_slt(net, [train], recipe, opts, name=name.lower().replace(" ", "_"))
+            run_slt(net, [train], recipe, opts, name=run_name)
             models[name] = net
         for name, net in models.items():
             tracker = ReferenceTracker(net.eval(), FULL.slt.tracker)

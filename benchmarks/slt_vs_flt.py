@@ -7,8 +7,12 @@ Per seed, on the synthetic videos of ``slt demo`` (same generator, 160 px frames
 2. From those weights, with the same fine-tuning optimizer (Adam, SLT's learning rate):
    * SLT: ``--slt-steps`` steps of N clips x T frames;
    * SLT with the reward term off (slt_weight 0: box loss on the explored crops only, the paper's "+SS");
-   * FLT continued for the same wall clock as SLT (so it gets more, cheaper, steps).
+   * FLT continued for the same compute as SLT (so it gets more, cheaper, steps). Compute is the process's CPU
+     time, so that the budget stays fair when other work shares the machine; wall clock is reported too.
 3. One-pass evaluation of all four on ``--test-videos`` held-out videos.
+
+Each seed's plateau (``seed<n>/flt_plateau.json``) and results (``seed<n>/result.json``) are kept, so an
+interrupted run picks up at the first unfinished seed and ``sa_ablation.py`` reuses the same FLT weights.
 
 Prints a table per seed, the means, and the gate of the embedded-default issue: SLT - FLT >= 2 AUC points on
 the mean with no seed at or below 0, and SLT above continued FLT on the mean.
@@ -44,39 +48,56 @@ def evaluate(model: ReferenceSiamRPN, dataset, recipe: SLTRecipe, desc: str) -> 
 
 
 def flt_to_plateau(model, train, val, args, opts, slt_recipe) -> tuple[int, list[float], float]:
-    """Train FLT in rounds until the validation AUC plateaus; returns (steps, val AUCs, seconds per step)."""
+    """Train FLT in rounds until the validation AUC plateaus; returns (steps, val AUCs, CPU seconds per step).
+
+    The outcome is recorded in ``opts.out_dir / 'flt_plateau.json'``; when that file exists the plateau weights
+    are loaded from the run's last checkpoint instead of being trained again.
+    """
+    record = opts.out_dir / "flt_plateau.json"
+    if record.exists():
+        done = json.loads(record.read_text())
+        run_flt(model, [train], dataclasses.replace(FULL.flt, steps=done["steps"]), opts)
+        logging.info("FLT plateau of %s reused: %d steps", opts.out_dir, done["steps"])
+        return done["steps"], done["val_aucs"], done["cpu_seconds_per_step"]
     aucs: list[float] = []
     stalls, steps, seconds = 0, 0, 0.0
     while steps < args.flt_max_steps:
         steps += args.round_steps
-        start = time.monotonic()
+        start = time.process_time()
         run_flt(model, [train], dataclasses.replace(FULL.flt, steps=steps), opts)
-        seconds += time.monotonic() - start
+        seconds += time.process_time() - start
         aucs.append(evaluate(model, val, slt_recipe, "validation"))
         logging.info("FLT %d steps: validation AUC %.1f", steps, aucs[-1])
         if len(aucs) > 1:
             stalls = stalls + 1 if aucs[-1] - max(aucs[:-1]) < args.plateau_gain else 0
             if stalls >= 2:
                 break
-    return steps, aucs, seconds / max(steps, 1)
+    per_step = seconds / max(steps, 1)
+    record.write_text(json.dumps({"steps": steps, "val_aucs": aucs, "cpu_seconds_per_step": per_step}) + "\n")
+    return steps, aucs, per_step
 
 
 def run_seed(seed: int, args: argparse.Namespace, data: dict) -> dict:
     out = args.out / f"seed{seed}"
+    if (out / "result.json").exists():
+        logging.info("seed %d: results reused from %s", seed, out / "result.json")
+        return json.loads((out / "result.json").read_text())
     opts = RunOptions(out_dir=out, seed=seed, progress=not args.no_progress, tensorboard=False)
     slt_recipe = dataclasses.replace(FULL.slt, steps=args.slt_steps)
     model = build_model(seed=seed)
     flt_steps, val_aucs, flt_step_s = flt_to_plateau(model, data["train"], data["val"], args, opts, slt_recipe)
     flt_weights = copy.deepcopy(model.state_dict())
-    result = {"seed": seed, "flt_steps": flt_steps, "val_aucs": val_aucs, "auc": {}, "steps": {}, "seconds": {}}
+    result = {"seed": seed, "flt_steps": flt_steps, "val_aucs": val_aucs, "auc": {}, "steps": {}, "seconds": {},
+              "cpu_seconds": {}}
     result["auc"]["FLT"] = evaluate(model, data["test"], slt_recipe, "test FLT")
 
     def fine_tune(name: str, steps: int, train) -> None:
         net = build_model(seed=seed)
         net.load_state_dict(flt_weights)
-        start = time.monotonic()
+        start, cpu_start = time.monotonic(), time.process_time()
         train(net)
         result["seconds"][name] = time.monotonic() - start
+        result["cpu_seconds"][name] = time.process_time() - cpu_start
         result["steps"][name] = steps
         result["auc"][name] = evaluate(net, data["test"], slt_recipe, f"test {name}")
 
@@ -84,10 +105,12 @@ def run_seed(seed: int, args: argparse.Namespace, data: dict) -> dict:
     off = dataclasses.replace(slt_recipe, slt_weight=0.0)
     fine_tune("SLT reward off", off.steps,
               lambda net: run_slt(net, [data["train"]], off, opts, name="slt_reward_off"))
-    cont = FLTRecipe(steps=max(1, round(result["seconds"]["SLT"] / flt_step_s)), batch_size=FULL.flt.batch_size,
+    cont = FLTRecipe(steps=max(1, round(result["cpu_seconds"]["SLT"] / flt_step_s)), batch_size=FULL.flt.batch_size,
                      lr=slt_recipe.lr)
     fine_tune("FLT continued", cont.steps,
               lambda net: run_flt(net, [data["train"]], cont, opts, name="flt_continued"))
+    logging.info("seed %d: %s", seed, ", ".join(f"{k} {v:.1f}" for k, v in result["auc"].items()))
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -101,8 +124,9 @@ def report(results: list[dict]) -> tuple[str, bool]:
     lines.append(f"{'mean':>5} {'':>9} " + " ".join(f"{mean[k]:>15.1f}" for k in ROWS) + f" {np.mean(gains):>+8.1f}")
     steps = {k: results[0]["steps"][k] for k in ROWS[1:]}
     secs = {k: float(np.mean([r["seconds"][k] for r in results])) for k in ROWS[1:]}
-    lines.append("fine-tuning budget (seed 0 steps, mean seconds): "
-                 + ", ".join(f"{k}: {steps[k]} steps, {secs[k]:.0f} s" for k in ROWS[1:]))
+    cpu = {k: float(np.mean([r["cpu_seconds"][k] for r in results])) for k in ROWS[1:]}
+    lines.append("fine-tuning budget (seed 0 steps; mean wall / CPU seconds): "
+                 + ", ".join(f"{k}: {steps[k]} steps, {secs[k]:.0f} / {cpu[k]:.0f} s" for k in ROWS[1:]))
     passed = np.mean(gains) >= 2.0 and min(gains) > 0 and mean["SLT"] > mean["FLT continued"]
     lines.append(f"gate (mean SLT-FLT >= 2, every seed > 0, SLT > FLT continued): {'PASS' if passed else 'FAIL'}")
     lines.append(f"reward term's share of the gain (SLT - SLT reward off): {mean['SLT'] - mean['SLT reward off']:+.1f}")
