@@ -18,6 +18,11 @@ Prints a table per seed, the means, and the gate of the embedded-default issue: 
 the mean with no seed at or below 0, and SLT above continued FLT on the mean.
 
     python benchmarks/slt_vs_flt.py --seeds 3 --out /tmp/slt_vs_flt
+
+or, the seeds in parallel and then the table:
+
+    for s in 0 1 2; do OMP_NUM_THREADS=1 python benchmarks/slt_vs_flt.py --only-seed $s --out /tmp/slt_vs_flt & done
+    wait; python benchmarks/slt_vs_flt.py --seeds 3 --out /tmp/slt_vs_flt
 """
 
 from __future__ import annotations
@@ -159,8 +164,15 @@ def load_data(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = common_parser(__doc__, 3, "slt_out/benchmarks/slt_vs_flt").parse_args(argv)
+    parser = common_parser(__doc__, 3, "slt_out/benchmarks/slt_vs_flt")
+    parser.add_argument("--only-seed", type=int, default=None,
+                        help="run this seed alone and keep its results (seeds can run in parallel processes, "
+                             "e.g. one per core with OMP_NUM_THREADS=1); a later run without it prints the table")
+    args = parser.parse_args(argv)
     data = load_data(args)
+    if args.only_seed is not None:
+        run_seed(args.only_seed, args, data)
+        return 0
     results = [run_seed(seed, args, data) for seed in range(args.seeds)]
     text, passed = report(results)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
