@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 
@@ -51,3 +52,43 @@ def latest_checkpoint(path: Path) -> Path:
             raise FileNotFoundError(f"no *_ep*.pth.tar checkpoint in {path}")
         return found[-1]
     return path
+
+
+def pretrained_weights_file(env: Any, variable: str, filename: str, network: str, release: str) -> Path:
+    """Pretrained ``network`` weights for SLT training: the file named by ``$variable``, else
+    ``<env.pretrained_networks>/filename`` (``env``: the LTR ``settings.env``); FileNotFoundError naming both
+    ways otherwise. ``release`` says where the file comes from, for the messages."""
+    value = os.environ.get(variable)
+    if value:
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"{variable}={value} is not a file: point it at the pretrained {network} "
+                                    f"weights ({filename} from {release})")
+        return path
+    folder = getattr(env, "pretrained_networks", None)
+    if folder and (Path(folder).expanduser() / filename).is_file():
+        return Path(folder).expanduser() / filename
+    raise FileNotFoundError(f"no pretrained {network} weights: set {variable}=/path/to/{filename} ({release}), or "
+                            f"add self.pretrained_networks = '/folder/with/{filename}' to ltr/admin/local.py "
+                            f"(now {folder!r})")
+
+
+def evaluation_checkpoint(variable: str, filename: str, network: str, example: str) -> Path:
+    """SLT-trained ``network`` weights for evaluation: ``$variable`` (a file, or a checkpoint folder: its last
+    epoch), else ``<pytracking env network_path>/filename``; FileNotFoundError naming both ways otherwise.
+    ``example`` is a checkpoint path the LTR trainer writes, for the message."""
+    value = os.environ.get(variable)
+    if value:
+        path = Path(value).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"{variable}={value} does not exist: point it at an {network} checkpoint "
+                                    f"(e.g. {example}) or folder")
+        return latest_checkpoint(path)
+    from pytracking.evaluation.environment import env_settings
+
+    network_path = env_settings().network_path
+    default = Path(network_path).expanduser() / filename
+    if default.is_file():
+        return default
+    raise FileNotFoundError(f"no {network} weights: set {variable}=/path/to/checkpoint (or folder), or put "
+                            f"{filename} in network_path of pytracking/evaluation/local.py (now {network_path!r})")

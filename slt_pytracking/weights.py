@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from slt.checkpoint import CheckpointError, load_state_dict_checked
-from slt_pytracking.checkpoints import latest_checkpoint, load_state
+from slt_pytracking.checkpoints import evaluation_checkpoint, load_state, pretrained_weights_file
 from slt_pytracking import require_patched_host
 
 require_patched_host()
@@ -89,39 +89,14 @@ def load_weights(net: nn.Module, path: str | os.PathLike[str]) -> None:
 def pretrained_weights_path(env: Any) -> Path:
     """Pretrained TransT weights for SLT training: ``$SLT_TRANST_WEIGHTS``, else
     ``<settings.env.pretrained_networks>/transt.pth``; FileNotFoundError naming both otherwise."""
-    value = os.environ.get(WEIGHTS_ENV)
-    if value:
-        path = Path(value).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"{WEIGHTS_ENV}={value} is not a file: point it at the pretrained TransT "
-                                    f"weights (transt.pth from the TransT release)")
-        return path
-    folder = getattr(env, "pretrained_networks", None)
-    if folder and (Path(folder).expanduser() / "transt.pth").is_file():
-        return Path(folder).expanduser() / "transt.pth"
-    raise FileNotFoundError(f"no pretrained TransT weights: set {WEIGHTS_ENV}=/path/to/transt.pth (the TransT "
-                            f"release), or add self.pretrained_networks = '/folder/with/transt.pth' to "
-                            f"ltr/admin/local.py (now {folder!r})")
+    return pretrained_weights_file(env, WEIGHTS_ENV, "transt.pth", "TransT", "the TransT release")
 
 
 def slt_checkpoint_path() -> Path:
     """SLT-TransT weights for evaluation: ``$SLT_TRANST_CHECKPOINT`` (file, or checkpoint folder: its last
     epoch), else ``<pytracking env network_path>/slt_transt.pth``; FileNotFoundError naming both otherwise."""
-    value = os.environ.get(CHECKPOINT_ENV)
-    if value:
-        path = Path(value).expanduser()
-        if not path.exists():
-            raise FileNotFoundError(f"{CHECKPOINT_ENV}={value} does not exist: point it at an SLT-TransT checkpoint "
-                                    f"(e.g. <workspace>/checkpoints/ltr/slt/transt/TransT_ep0120.pth.tar) or folder")
-        return latest_checkpoint(path)
-    from pytracking.evaluation.environment import env_settings
-
-    network_path = env_settings().network_path
-    default = Path(network_path).expanduser() / "slt_transt.pth"
-    if default.is_file():
-        return default
-    raise FileNotFoundError(f"no SLT-TransT weights: set {CHECKPOINT_ENV}=/path/to/checkpoint (or folder), or put "
-                            f"slt_transt.pth in network_path of pytracking/evaluation/local.py (now {network_path!r})")
+    return evaluation_checkpoint(CHECKPOINT_ENV, "slt_transt.pth", "SLT-TransT",
+                                 "<workspace>/checkpoints/ltr/slt/transt/TransT_ep0120.pth.tar")
 
 
 class TransTWeights(NetWithBackbone):

@@ -23,7 +23,7 @@ import torch
 from slt.checkpoint import load_state_dict_checked
 from slt_pytracking import require_patched_host
 from slt_pytracking.prroi_standin import use_roi_align_standin
-from slt_pytracking.checkpoints import latest_checkpoint, load_state
+from slt_pytracking.checkpoints import evaluation_checkpoint, load_state
 from slt_pytracking.trdimp_tracker import trdimp_offline
 
 require_patched_host()
@@ -64,21 +64,8 @@ class TrDiMPWeights(NetWithBackbone):
 def slt_checkpoint_path() -> Path:
     """SLT-TrDiMP weights for evaluation: ``$SLT_TRDIMP_CHECKPOINT`` (file, or checkpoint folder: its last
     epoch), else ``<pytracking env network_path>/slt_trdimp.pth``; FileNotFoundError naming both otherwise."""
-    value = os.environ.get(CHECKPOINT_ENV)
-    if value:
-        path = Path(value).expanduser()
-        if not path.exists():
-            raise FileNotFoundError(f"{CHECKPOINT_ENV}={value} does not exist: point it at an SLT-TrDiMP checkpoint "
-                                    f"(e.g. <workspace>/checkpoints/ltr/slt/trdimp/DiMPnet_ep0040.pth.tar) or folder")
-        return latest_checkpoint(path)
-    from pytracking.evaluation.environment import env_settings
-
-    network_path = env_settings().network_path
-    default = Path(network_path).expanduser() / "slt_trdimp.pth"
-    if default.is_file():
-        return default
-    raise FileNotFoundError(f"no SLT-TrDiMP weights: set {CHECKPOINT_ENV}=/path/to/checkpoint (or folder), or put "
-                            f"slt_trdimp.pth in network_path of pytracking/evaluation/local.py (now {network_path!r})")
+    return evaluation_checkpoint(CHECKPOINT_ENV, "slt_trdimp.pth", "SLT-TrDiMP",
+                                 "<workspace>/checkpoints/ltr/slt/trdimp/DiMPnet_ep0040.pth.tar")
 
 
 def _with_slt_weights(stock: Callable[[], TrackerParams]) -> TrackerParams:

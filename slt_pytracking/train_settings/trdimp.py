@@ -10,7 +10,6 @@ SLT_REFERENCE 5.1 / 5.2 (SLT-TrDiMP column). Needs in ``ltr/admin/local.py``: ``
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,7 +17,7 @@ import torch
 
 from slt.checkpoint import load_state_dict_checked
 from slt.update import UpdateConfig
-from slt_pytracking.checkpoints import load_state
+from slt_pytracking.checkpoints import load_state, pretrained_weights_file
 from slt_pytracking.loader import build_dataset, require_workspace, training_loader
 from slt_pytracking.prroi_standin import use_roi_align_standin
 from slt_pytracking.trainer import SLTTrainer
@@ -150,19 +149,7 @@ def train(settings: Any, datasets: Sequence[Any], p_datasets: Sequence[float], w
 def pretrained_weights_path(env: Any) -> Path:
     """Pretrained TrDiMP weights for SLT training: ``$SLT_TRDIMP_WEIGHTS``, else
     ``<settings.env.pretrained_networks>/trdimp_net.pth.tar``; FileNotFoundError naming both otherwise."""
-    value = os.environ.get(WEIGHTS_ENV)
-    if value:
-        path = Path(value).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"{WEIGHTS_ENV}={value} is not a file: point it at the pretrained TrDiMP "
-                                    f"weights ({WEIGHTS_FILE} from the TransformerTrack release)")
-        return path
-    folder = getattr(env, "pretrained_networks", None)
-    if folder and (Path(folder).expanduser() / WEIGHTS_FILE).is_file():
-        return Path(folder).expanduser() / WEIGHTS_FILE
-    raise FileNotFoundError(f"no pretrained TrDiMP weights: set {WEIGHTS_ENV}=/path/to/{WEIGHTS_FILE} (the "
-                            f"TransformerTrack release), or add self.pretrained_networks = '/folder/with/"
-                            f"{WEIGHTS_FILE}' to ltr/admin/local.py (now {folder!r})")
+    return pretrained_weights_file(env, WEIGHTS_ENV, WEIGHTS_FILE, "TrDiMP", "the TransformerTrack release")
 
 
 def require_gpu(settings: Any) -> None:
