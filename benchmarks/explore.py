@@ -7,8 +7,10 @@ checkouts and their adapters import), measured in one run on the same network, c
     computed once (no cropping, no policy, no bookkeeping);
 (b) an official-style loop / ours -- per-sequence OpenCV crops, the template recomputed every frame,
     float32 records, autograd as the official code has it (on for TransT, off for PySOT-style trackers);
-(c) peak memory of one SLT step (explore + update; RSS on CPU, max allocated on CUDA) for T = 8, 16, 24, 32,
-    and of the official-style step at T = 24, each in a fresh subprocess.
+(c) memory of one SLT step (explore + update) for T = 8, 16, 24, 32 and of the official-style step at
+    T = ``--frames``, each in a fresh subprocess: the peak during the step (RSS on CPU, Linux, with the kernel's
+    high-water mark reset before the step; max allocated on CUDA) and the step's own share, that peak less what
+    the process held before it (network, optimizer, the frames).
 
     python benchmarks/explore.py [--device cuda] [--seqs 8] [--frames 24] [--size 480x640]
 """
@@ -16,8 +18,8 @@ checkouts and their adapters import), measured in one run on the same network, c
 from __future__ import annotations
 
 import argparse
+import gc
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -66,19 +68,40 @@ def speed(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
             "official_over_ours": official / ours, "tracker_steps_per_s": steps / ours}
 
 
+def _status_mb(field: str) -> float:
+    """A memory field of ``/proc/self/status`` (Linux), in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(f"/proc/self/status has no {field}")
+
+
 def memory_child(name: str, frames: int, official: bool, args: argparse.Namespace) -> dict[str, float]:
-    """Run one SLT step (explore + update) and report peak memory; called in a fresh subprocess."""
+    """Run one SLT step (explore + update) in a fresh subprocess; returns ``peak_mb``, the peak during the step
+    (RSS on CPU: the kernel's high-water mark reset just before the step; max allocated on CUDA), and
+    ``step_mb``, that peak less the memory held before the step (network, optimizer and the clips' frames,
+    which both loops share)."""
     backend = BACKENDS[name](torch.device(args.device))
     batch = synthetic_clips(args.seqs, frames, args.height, args.width, seed=1)
+    gc.collect()
     if backend.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(backend.device)
+        before = torch.cuda.memory_allocated(backend.device) / 2**20
+    else:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")  # resets VmHWM, the peak resident set size, to the current one
+        before = _status_mb("VmRSS")
     (backend.official_step if official else backend.step)(batch)
     if backend.device.type == "cuda":
-        return {"peak_mb": torch.cuda.max_memory_allocated(backend.device) / 2**20}
-    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        peak = torch.cuda.max_memory_allocated(backend.device) / 2**20
+    else:
+        peak = _status_mb("VmHWM")
+    return {"peak_mb": peak, "step_mb": peak - before}
 
 
-def memory(name: str, args: argparse.Namespace) -> dict[str, float]:
+def memory(name: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Label -> ``memory_child`` result, for T in ``MEMORY_FRAMES`` (ours) and T = ``args.frames`` (official)."""
     result = {}
     runs = [(f"T={t}", t, False) for t in MEMORY_FRAMES] + [(f"official T={args.frames}", args.frames, True)]
     for label, frames, official in runs:
@@ -86,7 +109,7 @@ def memory(name: str, args: argparse.Namespace) -> dict[str, float]:
                    str(int(official)), "--device", args.device, "--seqs", str(args.seqs),
                    "--size", f"{args.height}x{args.width}"]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        result[label] = json.loads(out.strip().splitlines()[-1])["peak_mb"]
+        result[label] = json.loads(out.strip().splitlines()[-1])
     return result
 
 
@@ -125,11 +148,14 @@ def main(argv: list[str] | None = None) -> int:
             f"  (b) official-style / ours  = {s['official_over_ours']:.2f}x\n")
         if not args.no_memory:
             mem = memory(name, args)
-            sys.stdout.write("  (c) peak memory of one SLT step: "
-                             + ", ".join(f"{k} {v:.0f} MB" for k, v in mem.items()) + "\n")
-            ratio = mem[f"T={args.frames}"] / mem[f"official T={args.frames}"] if args.frames in MEMORY_FRAMES else None
-            if ratio is not None:
-                sys.stdout.write(f"      ours / official-style at T={args.frames} = {ratio:.2f}\n")
+            sys.stdout.write("  (c) one SLT step, peak / step's own memory (MB): "
+                             + ", ".join(f"{k} {v['peak_mb']:.0f} / {v['step_mb']:.0f}" for k, v in mem.items())
+                             + "\n")
+            ours, official = mem.get(f"T={args.frames}"), mem[f"official T={args.frames}"]
+            if ours is not None:
+                sys.stdout.write(f"      ours / official-style at T={args.frames}: peak "
+                                 f"{ours['peak_mb'] / official['peak_mb']:.2f}, step's own "
+                                 f"{ours['step_mb'] / official['step_mb']:.2f}\n")
     return 0
 
 
