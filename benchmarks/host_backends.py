@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from explore_backends import Backend
+from slt import policy
 from slt.boxes import box_iou_xywh
 from slt.data.synthetic import SyntheticConfig, generate_video
 from slt.rollout import BatchTracker, Rollout, Samples, explore, gt_in_crop
@@ -259,7 +260,9 @@ class PySOTBackend(Backend):
                     score = 1.0 / (1.0 + np.exp(blocks[0] - blocks[1]))
                     pred = tracker._convert_bbox(outputs["loc"][r:r + 1], tracker.anchors)
                     scale_z = exemplar / side(size[r])
-                    penalty = _scale_ratio_penalty(pred, size[r] * scale_z, cfg.TRACK.PENALTY_K)
+                    penalty = policy.scale_ratio_penalty(torch.from_numpy(pred[2:].T[None].astype(np.float64)),
+                                                         torch.from_numpy(size[r][None] * scale_z),
+                                                         cfg.TRACK.PENALTY_K)[0].numpy()
                     final = penalty * score * (1 - wi) + tracker.window * wi
                     q = final * (1 - 2 * eps) + eps
                     logits = torch.from_numpy(np.log(q / (1 - q)) * temp)
@@ -308,20 +311,6 @@ class PySOTBackend(Backend):
         self._use_cfg()
         slt_update(self.official_actor, self.model.parameters(), self.optimizer, self.official_explore(batch),
                    self.update)
-
-
-def _scale_ratio_penalty(pred: np.ndarray, prev_wh: np.ndarray, penalty_k: float) -> np.ndarray:
-    """PySOT's scale/ratio penalty of one row, in numpy: ``pred`` (4, K) cx cy w h, ``prev_wh`` (2,) -> (K,)."""
-    def change(r: np.ndarray) -> np.ndarray:
-        return np.maximum(r, 1.0 / r)
-
-    def sz(w: Any, h: Any) -> Any:
-        pad = (w + h) * 0.5
-        return np.sqrt((w + pad) * (h + pad))
-
-    s_c = change(sz(pred[2], pred[3]) / sz(prev_wh[0], prev_wh[1]))
-    r_c = change((prev_wh[0] / prev_wh[1]) / (pred[2] / pred[3]))
-    return np.exp(-(r_c * s_c - 1) * penalty_k)
 
 
 class PySOTAlexBackend(PySOTBackend):
