@@ -124,6 +124,10 @@ class Runner:
         cfg = self.config
         if resume:
             self.resume()
+        if self.step > cfg.steps:
+            logger.warning("%s: the checkpoint in %s is at step %d, past the %d steps asked for; the run is kept "
+                           "as it is (use another output folder to train %d steps)", self.name,
+                           self.checkpoints.directory, self.step, cfg.steps, cfg.steps)
         if self.step >= cfg.steps:
             return self.history
         share = cfg.batch_size // self.dist.world_size

@@ -42,3 +42,14 @@ def test_training_on_an_empty_dataset_folder_fails_naming_it(tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
         status = main(["train", "--stage", "flt", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
     assert status == 1 and str(tmp_path / "empty") in caplog.text
+
+
+def test_resuming_a_run_longer_than_asked_keeps_it_and_says_so(tmp_path, caplog):
+    assert main(["make-data", "--layout", "got10k", "--out", str(tmp_path / "d"), "--videos", "2", "--frames", "12",
+                 "--size", "64", "--seed", "1", "--no-progress"]) == 0
+    train = ["train", "--stage", "flt", "--data", str(tmp_path / "d" / "train"), "--out", str(tmp_path / "run"),
+             "--batch-size", "2", "--checkpoint-every", "1", "--no-progress", "--no-tensorboard"]
+    assert main([*train, "--steps", "2"]) == 0
+    with caplog.at_level(logging.WARNING, logger="slt.runner"):
+        assert main([*train, "--steps", "1"]) == 0
+    assert "at step 2, past the 1 steps asked for" in caplog.text
