@@ -14,8 +14,8 @@ class SLTModelBuilder(ModelBuilder):
     """PySOT's Siamese RPN network (built from the global cfg, as upstream) with an SLT training forward.
 
     ``template()`` / ``track()`` are upstream's, so the test-time trackers work unchanged. Upstream ``forward``
-    moves its inputs with ``.cuda()`` and returns only losses; this one keeps the model's device and returns the
-    raw head outputs the SCST loss needs. SiamMask (``cfg.MASK.MASK``) is not supported.
+    moves its inputs to the GPU unconditionally and returns only losses; this one keeps the model's device and
+    returns the raw head outputs the SCST loss needs. SiamMask (``cfg.MASK.MASK``) is not supported.
     """
 
     def __init__(self) -> None:

@@ -153,7 +153,7 @@ class PysotTracker:
 
         _register_slt_cfg(cfg)
         cfg.merge_from_file(str(spec.config))
-        cfg.CUDA = torch.device(spec.device).type == "cuda"  # pysot moves crops with .cuda() when set
+        cfg.CUDA = torch.device(spec.device).type == "cuda"  # pysot puts its crops on the GPU when set
         state = load_checkpoint(spec.weights)
         state = state.get("state_dict", state)
         model = ModelBuilder()
