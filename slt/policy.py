@@ -12,6 +12,9 @@ flattening (PySOT: anchor-major ``a * S * S + y * S + x``; TransT: ``y * S + x``
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Mapping
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -69,6 +72,55 @@ def meanmax_logits(scores: Tensor, low: float = -7.0, high: float = 7.0) -> Tens
     peak = scores.amax(dim=-1, keepdim=True)
     span = (peak - mean).clamp(min=torch.finfo(scores.dtype).tiny)
     return (scores - mean) / span * (high - low) + low
+
+
+SHAPING_KINDS = ("inverse_sigmoid", "meanmax")
+
+
+@dataclass(frozen=True)
+class Shaping:
+    """One tracker's score shaping: ``(B, K)`` candidate scores -> ``(B, K)`` policy logits.
+
+    The tracker builds it once and owns it; exploration and the actor's update both call :meth:`logits`, so the
+    update's logits are the exploration's logits by construction (the actor receives the tracker's object).
+
+    * ``kind="inverse_sigmoid"`` (SiamRPN++, TransT, SiamAttn, OSTrack): :func:`shaped_logits` of foreground
+      probabilities with ``window`` ``(K,)`` blended in at ``window_influence``, ``sig_eps`` and ``temperature``.
+    * ``kind="meanmax"`` (TrDiMP): :func:`meanmax_logits` of raw scores onto ``meanmax`` ``(low, high)``, times
+      ``temperature``.
+
+    ``penalty``: the name of the per-row extra (a :class:`slt.rollout.TrackStep` extra, recorded by the rollout)
+    that multiplies the scores before the window (SiamRPN's scale/ratio penalty, ``(B, K)``), or None. Window
+    and penalty are constants: no gradient flows into them.
+    """
+
+    kind: str = "inverse_sigmoid"
+    window: Tensor | None = None
+    window_influence: float = 0.0
+    temperature: float = 1.0
+    sig_eps: float = 0.01
+    meanmax: tuple[float, float] = (-7.0, 7.0)
+    penalty: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in SHAPING_KINDS:
+            raise ValueError(f"unknown shaping kind {self.kind!r}; expected one of {SHAPING_KINDS}")
+
+    def logits(self, scores: Tensor, extras: Mapping[str, Tensor] | None = None) -> Tensor:
+        """``(B, K)`` scores (+ the extras naming the penalty) -> ``(B, K)`` logits, in ``scores``' dtype."""
+        if self.kind == "meanmax":
+            return meanmax_logits(scores, *self.meanmax) * self.temperature
+        penalty = None
+        if self.penalty is not None:
+            if extras is None or self.penalty not in extras:
+                raise KeyError(f"this shaping multiplies the scores by the extra {self.penalty!r}, which was not given")
+            penalty = extras[self.penalty]
+        return shaped_logits(scores, penalty=penalty, window=self.window, window_influence=self.window_influence,
+                             temperature=self.temperature, sig_eps=self.sig_eps)
+
+    def to(self, device: torch.device | str) -> "Shaping":
+        """The same shaping with its window on ``device``."""
+        return self if self.window is None else replace(self, window=self.window.to(device))
 
 
 def select_actions(logits: Tensor, mode: str, generator: torch.Generator | None = None) -> Tensor:
