@@ -185,7 +185,7 @@ class PySOTBackend(Backend):
         self.optimizer = build_optimizer(self.model)
         chunk = cfg.SLT.CHUNK_SIZE if self.CHUNK_SIZE is None else self.CHUNK_SIZE
         self.update = UpdateConfig(chunk_size=chunk, chunk_norm=cfg.SLT.CHUNK_NORM,
-                                   grad_clip=cfg.TRAIN.GRAD_CLIP, reward=cfg.SLT.REWARD, baseline=cfg.SLT.BASELINE)
+                                   grad_clip=cfg.TRAIN.GRAD_CLIP, return_fn=cfg.SLT.REWARD, baseline=cfg.SLT.BASELINE)
 
     def _use_cfg(self) -> Any:
         """Make this backend's configuration PySOT's global cfg; returns it."""

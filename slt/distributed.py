@@ -56,6 +56,35 @@ def init_from_env(device: str | torch.device = "cpu") -> DistContext:
     return DistContext(rank=rank, world_size=world_size, device=device)
 
 
+def step_indices(step: int, batch_size: int, context: DistContext = DistContext()) -> range:
+    """The global sample indices rank ``context.rank`` takes at optimizer step ``step``: its ``1 / world_size``
+    share of the step's ``batch_size`` consecutive indices ``step * batch_size, ...``.
+
+    Every training loop shards this way and keys exploration randomness by sample
+    (:class:`slt.policy.ClipRandom`), so the ranks of a job together explore exactly what one process would.
+    """
+    if batch_size % context.world_size:
+        raise ValueError(f"the global batch of {batch_size} does not split evenly over {context.world_size} ranks")
+    share = batch_size // context.world_size
+    start = step * batch_size + context.rank * share
+    return range(start, start + share)
+
+
+class StepShardSampler(torch.utils.data.Sampler[int]):
+    """This rank's sample indices for optimizer steps ``[first_step, last_step)`` in step order
+    (:func:`step_indices`); a ``DataLoader`` with ``batch_size = batch_size // world_size`` yields one step's
+    share per batch."""
+
+    def __init__(self, first_step: int, last_step: int, batch_size: int, context: DistContext = DistContext()) -> None:
+        self.indices = [i for step in range(first_step, last_step) for i in step_indices(step, batch_size, context)]
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
 def active_world_size() -> int:
     """Number of ranks when a process group is initialised, else 1."""
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

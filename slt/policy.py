@@ -13,7 +13,7 @@ flattening (PySOT: anchor-major ``a * S * S + y * S + x``; TransT: ``y * S + x``
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -123,33 +123,100 @@ class Shaping:
         return self if self.window is None else replace(self, window=self.window.to(device))
 
 
-def select_actions(logits: Tensor, mode: str, generator: torch.Generator | None = None) -> Tensor:
+class ClipRandom:
+    """Random streams keyed by clip, not by process, rank, device or batch position.
+
+    Clip ``i`` of a batch draws from its own CPU generator seeded with ``SeedSequence([*keys[i], stream])``: a
+    clip gets the same draws in one process, on any rank of a torchrun job (so two ranks equal one process on
+    the same global batch), on CPU and CUDA, and after a resume; different clips draw independently.
+    :class:`slt.sampling.SequenceSampler` gives every sample its ``key`` ``(seed, epoch, index)``.
+
+    Draws are clip-major: ``uniform(*shape)`` returns ``(N, *shape)``, row ``i`` from clip ``i``'s stream.
+    """
+
+    def __init__(self, keys: Sequence[Sequence[int] | int], stream: int = 0) -> None:
+        if not len(keys):
+            raise ValueError("ClipRandom needs one key per clip, got none")
+        self.keys = [tuple(int(v) for v in np.atleast_1d(key)) for key in keys]
+        self.generators = [torch.Generator().manual_seed(_seed_of(key, stream)) for key in self.keys]
+
+    @classmethod
+    def for_batch(cls, batch: Mapping[str, Sequence], stream: int = 0) -> "ClipRandom":
+        """Streams of a collated batch's clips, from its ``key`` entry (a :class:`SequenceSampler` batch)."""
+        if "key" not in batch:
+            raise KeyError("the batch has no 'key' entry (one (seed, epoch, index) per clip, as "
+                           "slt.sampling.SequenceSampler writes): pass a ClipRandom built from your own clip keys")
+        return cls(batch["key"], stream)
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def uniform(self, *shape: int, device: torch.device | str | None = None) -> Tensor:
+        """``(N, *shape)`` float32 uniforms in ``[0, 1)``, row ``i`` from clip ``i``."""
+        return torch.stack([torch.rand(shape, generator=g) for g in self.generators]).to(device)
+
+    def normal(self, *shape: int, device: torch.device | str | None = None) -> Tensor:
+        """``(N, *shape)`` float32 standard normals, row ``i`` from clip ``i``."""
+        return torch.stack([torch.randn(shape, generator=g) for g in self.generators]).to(device)
+
+    def integers(self, high: int, *shape: int, device: torch.device | str | None = None) -> Tensor:
+        """``(N, *shape)`` int64 uniform in ``[0, high)``, row ``i`` from clip ``i``."""
+        return torch.stack([torch.randint(high, shape, generator=g) for g in self.generators]).to(device)
+
+
+def _seed_of(key: tuple[int, ...], stream: int) -> int:
+    return int(np.random.SeedSequence([*key, stream]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+Randomness = ClipRandom | torch.Generator | None
+
+
+def select_actions(logits: Tensor, mode: str, random: Randomness = None) -> Tensor:
     """Choose one candidate per row of ``(B, K)`` logits -> ``(B,)`` long indices (detached).
 
     * ``"argmax"``: the greedy (test-time) decision for every row.
     * ``"sample"``: one draw from ``Categorical(softmax(logits))`` per row.
-    * ``"half"``: rows ``[0, B/2)`` argmax, rows ``[B/2, B)`` sampled (the SCST layout: greedy copy first,
-      sampling copy second). An odd B raises ValueError.
+    * ``"half"``: the SCST layout, rows copy-major (row ``c * N + i`` follows clip ``i``): the first copy
+      (rows ``[0, N)``) argmax, the other copies sampled. With a :class:`ClipRandom` of N clips, B must be a
+      multiple of N (one greedy copy, ``B / N - 1`` sampled copies); otherwise N = B / 2 (B must be even).
 
-    ``generator`` must live on ``logits.device``; it makes sampling reproducible.
+    ``random``: a :class:`ClipRandom` (draws keyed by clip: row ``c * N + i`` uses clip ``i``'s stream), a
+    ``torch.Generator`` (one stream for all rows) or None (the global generator). Sampling is by inverse CDF
+    on one uniform per sampled row.
     """
     if mode not in ACTION_MODES:
         raise ValueError(f"unknown action mode {mode!r}; expected one of {ACTION_MODES}")
     logits = logits.detach()
     if mode == "argmax":
         return logits.argmax(dim=-1)
-    if mode == "sample":
-        return _sample(logits, generator)
     rows = logits.shape[0]
-    if rows % 2:
+    if isinstance(random, ClipRandom):
+        clips = len(random)
+        if rows % clips:
+            raise ValueError(f"{rows} rows do not split into copies of the {clips} clips of the random streams")
+    elif mode == "half" and rows % 2:
         raise ValueError(f"'half' action mode needs an even number of rows, got {rows}")
-    half = rows // 2
-    return torch.cat((logits[:half].argmax(dim=-1), _sample(logits[half:], generator)))
+    else:
+        clips = rows // 2 if mode == "half" else rows
+    greedy = clips if mode == "half" else 0
+    sampled = _sample(logits[greedy:], _uniforms(rows - greedy, random, logits.device))
+    return torch.cat((logits[:greedy].argmax(dim=-1), sampled))
 
 
-def _sample(logits: Tensor, generator: torch.Generator | None) -> Tensor:
-    probs = torch.softmax(logits.float(), dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+def _uniforms(count: int, random: Randomness, device: torch.device) -> Tensor:
+    """``(count,)`` uniforms for ``count`` copy-major rows."""
+    if isinstance(random, ClipRandom):
+        return random.uniform(count // len(random)).t().reshape(-1).to(device)
+    if random is None:
+        return torch.rand(count, device=device)
+    return torch.rand(count, generator=random, device=random.device).to(device)
+
+
+def _sample(logits: Tensor, uniforms: Tensor) -> Tensor:
+    """Inverse-CDF draws: row ``r`` takes the first candidate whose cumulative probability exceeds ``uniforms[r]``."""
+    cdf = torch.softmax(logits.float(), dim=-1).cumsum(-1)
+    target = (uniforms.to(cdf.dtype) * cdf[:, -1]).unsqueeze(-1)
+    return torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp(max=logits.shape[-1] - 1)
 
 
 def hann_window(size: int, num_anchors: int = 1, dtype: torch.dtype = torch.float32) -> Tensor:

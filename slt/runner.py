@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from slt.distributed import DistContext
+from slt.distributed import DistContext, StepShardSampler
 from slt.checkpoint import CheckpointManager, load_checkpoint, load_state_dict_checked, restore_rng_state, rng_state
 from slt.sampling import list_collate
 
@@ -60,10 +60,12 @@ class Runner:
     ``model``, ``optimizer`` and the optional ``scheduler`` (stepped after every optimizer step) are saved
     and restored. ``resume=True`` continues from the newest checkpoint in ``out_dir/name`` if there is one.
 
-    The torch RNG is seeded before every step from ``(seed, rank, step)``, so exploration and target sampling
-    are reproducible per step and differ between ranks. Under torchrun (``dist.world_size > 1``) the global
-    batch ``config.batch_size`` is split evenly: rank ``r`` takes its ``r``-th share of each step's sample
-    indices; only rank 0 logs and writes checkpoints.
+    Randomness: a sample's content and its exploration draws are keyed by the sample itself (its index, through
+    :class:`slt.sampling.SequenceSampler` and :class:`slt.policy.ClipRandom`); the global torch RNG, used by
+    anything else a step draws (e.g. FLT's anchor subsets), is seeded before every step from
+    ``(seed, rank, step)``. Under torchrun (``dist.world_size > 1``) each step's global batch
+    ``config.batch_size`` is split with :func:`slt.distributed.step_indices`; only rank 0 logs and writes
+    checkpoints.
     """
 
     def __init__(
@@ -131,8 +133,7 @@ class Runner:
         if self.step >= cfg.steps:
             return self.history
         share = cfg.batch_size // self.dist.world_size
-        first = self.dist.rank * share
-        indices = [step * cfg.batch_size + first + k for step in range(self.step, cfg.steps) for k in range(share)]
+        indices = StepShardSampler(self.step, cfg.steps, cfg.batch_size, self.dist)
         # The loader's own generator keeps it from drawing its base seed from the global RNG.
         loader = DataLoader(dataset, batch_size=share, sampler=indices, collate_fn=list_collate,
                             num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(self.step))

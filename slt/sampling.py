@@ -163,7 +163,8 @@ class SequenceSampler(torch.utils.data.Dataset):
     A sample is a dict: ``template_images`` (H, W, 3) uint8 (RGB or BGR, see ``channel_order``), ``template_annos`` (4,) xywh float32,
     ``search_images`` (T, H, W, 3) uint8, ``search_annos`` (T, 4) xywh, ``search_visible`` (T,) bool,
     ``frame_ids`` (T,), ``dataset`` (name), ``sequence`` (sequence name), ``search_class`` (str or None),
-    ``num_frames`` (T).
+    ``num_frames`` (T), ``key`` ``(seed, epoch, index)``: what the clip's exploration randomness is keyed by
+    (:class:`slt.policy.ClipRandom`).
     """
 
     def __init__(
@@ -231,7 +232,7 @@ class SequenceSampler(torch.utils.data.Dataset):
             dataset = self.datasets[int(rng.choice(len(self.datasets), p=self.p_datasets))]
             seq_id, info = self._pick_sequence(dataset, rng)
             try:
-                return self._load_clip(dataset, seq_id, info, rng)
+                return {**self._load_clip(dataset, seq_id, info, rng), "key": (self.seed, self.epoch, index)}
             except (OSError, ValueError) as error:
                 self.faults += 1
                 if attempt >= self.max_tries:

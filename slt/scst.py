@@ -3,9 +3,11 @@
 This module never runs a tracker: it takes per-frame IoUs and recorded logits/actions as tensors.
 
 Notation: M trajectories, L tracked frames per trajectory (the init frame is not tracked), N sequences.
-A sequence's *return* is a scalar computed from its per-frame IoUs; its *advantage* (what SLT calls the
-reward) is the sampled trajectory's return minus a baseline. SLT = ``mean_iou`` return with the ``greedy``
-baseline: ``R_i = mean_t IoU(sampled_i,t) - mean_t IoU(greedy_i,t)`` over the sequence's valid frames.
+Names: a trajectory's *return* is a scalar computed from its per-frame IoUs (:data:`RETURNS`); a sampled
+trajectory's *advantage* is its return minus a *baseline* (:data:`BASELINES`) -- what the SLT paper and the
+official logs call the reward. SLT = ``mean_iou`` return with the ``greedy`` baseline:
+``A_i = mean_t IoU(sampled_i,t) - mean_t IoU(greedy_i,t)`` over the sequence's valid frames. The logged
+``reward`` statistic (:func:`slt.update.rollout_stats`) is the batch mean of the advantages.
 """
 
 from __future__ import annotations
@@ -97,32 +99,32 @@ def advantages(
     greedy_iou: Tensor | None,
     lengths: Tensor,
     *,
-    reward: str = "mean_iou",
+    return_fn: str = "mean_iou",
     baseline: str = "greedy",
 ) -> Tensor:
-    """Per-sequence advantages of sampled trajectories.
+    """Advantages of sampled trajectories: ``return_fn`` (a :data:`RETURNS` name) minus ``baseline``.
 
     ``sampled_iou``: ``(N, L)`` or ``(S, N, L)`` (S sampled trajectories per sequence); ``greedy_iou``:
     ``(N, L)`` or None (only the ``greedy`` baseline needs it); ``lengths``: ``(N,)`` valid tracked frames.
     Returns ``(N,)`` or ``(S, N)``: ``return(sampled) - baseline``.
     """
-    if reward not in RETURNS:
-        raise ValueError(f"unknown reward {reward!r}; expected one of {sorted(RETURNS)}")
+    if return_fn not in RETURNS:
+        raise ValueError(f"unknown return {return_fn!r}; expected one of {sorted(RETURNS)}")
     if baseline not in BASELINES:
         raise ValueError(f"unknown baseline {baseline!r}; expected one of {sorted(BASELINES)}")
-    to_return = RETURNS[reward]
+    to_return = RETURNS[return_fn]
     sampled = to_return(sampled_iou, lengths)
     greedy = None if greedy_iou is None else to_return(greedy_iou, lengths)
     return sampled - BASELINES[baseline](sampled, greedy)
 
 
-def sequence_rewards(sampled_iou: Tensor, greedy_iou: Tensor, lengths: Tensor) -> Tensor:
-    """SLT's reward: ``(N, L)`` sampled and greedy per-frame IoUs, ``(N,)`` valid tracked frames -> ``(N,)``.
+def sequence_advantages(sampled_iou: Tensor, greedy_iou: Tensor, lengths: Tensor) -> Tensor:
+    """SLT's advantage: ``(N, L)`` sampled and greedy per-frame IoUs, ``(N,)`` valid tracked frames -> ``(N,)``.
 
-    ``R_i = mean_{t < n_i} IoU(sampled_i,t) - mean_{t < n_i} IoU(greedy_i,t)``; frames ``t >= n_i`` (padding)
+    ``A_i = mean_{t < n_i} IoU(sampled_i,t) - mean_{t < n_i} IoU(greedy_i,t)``; frames ``t >= n_i`` (padding)
     are ignored; 0 when both trajectories are identical. No discount, whitening or clipping (as official).
     """
-    return advantages(sampled_iou, greedy_iou, lengths, reward="mean_iou", baseline="greedy")
+    return advantages(sampled_iou, greedy_iou, lengths, return_fn="mean_iou", baseline="greedy")
 
 
 DENOMINATORS = ("all", "valid")
@@ -131,7 +133,7 @@ DENOMINATORS = ("all", "valid")
 def scst_loss(
     logits: Tensor,
     actions: Tensor,
-    rewards: Tensor,
+    advantages: Tensor,
     mask: Tensor | None = None,
     *,
     denominator: str = "all",
@@ -139,20 +141,20 @@ def scst_loss(
     """SCST policy-gradient loss, a scalar.
 
     ``logits``: ``(M, K)`` policy logits recomputed with gradients on the recorded inputs (same shaping as in
-    exploration); ``actions``: ``(M,)`` sampled candidate indices; ``rewards``: ``(M,)`` the advantage of the
-    sequence each sample belongs to (constant); ``mask``: ``(M,)`` bool, False on padded samples.
+    exploration); ``actions``: ``(M,)`` sampled candidate indices; ``advantages``: ``(M,)`` the advantage of
+    the trajectory each sample belongs to (constant); ``mask``: ``(M,)`` bool, False on padded samples.
 
-    ``loss = sum_n mask_n * (-rewards_n * log_softmax(logits_n)[actions_n]) / D`` where D is
+    ``loss = sum_n mask_n * (-advantages_n * log_softmax(logits_n)[actions_n]) / D`` where D is
 
     * ``"all"`` (default, official): M, the number of samples *including* padded ones;
     * ``"valid"``: the number of unmasked samples (the true mean over real samples).
 
-    Gradient w.r.t. ``logits_n``: ``-rewards_n * (onehot(actions_n) - softmax(logits_n)) * mask_n / D``.
+    Gradient w.r.t. ``logits_n``: ``-advantages_n * (onehot(actions_n) - softmax(logits_n)) * mask_n / D``.
     """
     if denominator not in DENOMINATORS:
         raise ValueError(f"unknown denominator {denominator!r}; expected one of {DENOMINATORS}")
     logp = torch.log_softmax(logits, dim=-1).gather(-1, actions[:, None].long()).squeeze(-1)
-    per_sample = -rewards.detach().to(logp.dtype) * logp
+    per_sample = -advantages.detach().to(logp.dtype) * logp
     if mask is not None:
         per_sample = per_sample * mask.to(logp.dtype)
     if denominator == "all":

@@ -1,4 +1,4 @@
-"""The SLT update: rewards from a rollout, chunked backward through a tracker's actor, one optimizer step.
+"""The SLT update: advantages from a rollout, chunked backward through a tracker's actor, one optimizer step.
 
 The *actor* is the tracker-specific loss module (as PyTracking's ``BaseActor``): ``actor(samples) ->
 (loss, stats)`` recomputes the policy logits on recorded crops with gradients and adds the frame-level box
@@ -37,13 +37,14 @@ class UpdateConfig:
     ``grad_clip``: max global L2 norm (<= 0: no clipping, the norm is still measured).
     ``sample_order``: how samples are laid out before chunking (:meth:`slt.rollout.Rollout.samples`):
     ``"frame"`` (PySOT's) or ``"clip"`` (LTR's: a chunk holds whole clips and needs fewer template forwards).
-    ``reward``/``baseline``: see :func:`slt.scst.advantages`.
+    ``return_fn``/``baseline``: see :func:`slt.scst.advantages` (``"mean_of_samples"`` needs a rollout with
+    at least two sampled trajectories per clip, ``explore(..., samples=S)``).
     """
 
     chunk_size: int = 64
     chunk_norm: str = "mean"
     grad_clip: float = 10.0
-    reward: str = "mean_iou"
+    return_fn: str = "mean_iou"
     baseline: str = "greedy"
     sample_order: str = "frame"
 
@@ -52,12 +53,19 @@ class UpdateConfig:
             raise ValueError(f"unknown chunk_norm {self.chunk_norm!r}; expected one of {CHUNK_NORMS}")
 
 
-def rollout_stats(rollout: Rollout, rewards: Tensor) -> dict[str, float]:
-    """Logged per step: mean reward, greedy and sampled mean IoU over valid frames."""
+def rollout_advantages(rollout: Rollout, config: UpdateConfig) -> Tensor:
+    """``(S, N)`` advantages of the rollout's sampled trajectories under ``config``'s return and baseline."""
+    return scst.advantages(rollout.sampled_iou, rollout.greedy_iou, rollout.lengths,
+                           return_fn=config.return_fn, baseline=config.baseline)
+
+
+def rollout_stats(rollout: Rollout, advantages: Tensor) -> dict[str, float]:
+    """What every trainer logs about a rollout: ``reward`` (the mean advantage, as the official logs),
+    ``greedy_miou`` and ``sampled_miou`` (mean IoU over valid frames of the greedy and sampled trajectories)."""
     greedy = scst.mean_iou_return(rollout.greedy_iou, rollout.lengths)
     sampled = scst.mean_iou_return(rollout.sampled_iou, rollout.lengths)
     return {
-        "reward": float(rewards.mean()),
+        "reward": float(advantages.mean()),
         "greedy_miou": float(greedy.mean()),
         "sampled_miou": float(sampled.mean()),
     }
@@ -78,11 +86,9 @@ def slt_update(
     gradients and logged statistics are averaged over ranks (:mod:`slt.distributed`).
     """
     params = [p for p in parameters if p.requires_grad]
-    rewards = scst.advantages(
-        rollout.sampled_iou, rollout.greedy_iou, rollout.lengths, reward=config.reward, baseline=config.baseline
-    )
-    stats = rollout_stats(rollout, rewards)
-    samples = rollout.samples(rewards, config.sample_order)
+    advantages = rollout_advantages(rollout, config)
+    stats = rollout_stats(rollout, advantages)
+    samples = rollout.samples(advantages, config.sample_order)
     if device is not None:
         samples = samples.to(device)
     total = len(samples)

@@ -86,7 +86,7 @@ class SLTSiamRPNActor:
         """Loss of M samples (see :meth:`logits`; also ``actions`` (M,), ``rewards`` (M,), ``mask`` (M,))."""
         logits, outputs = self.logits(samples)
         device = logits.device
-        loss_slt = scst.scst_loss(logits, samples.actions.to(device), samples.rewards.to(device),
+        loss_slt = scst.scst_loss(logits, samples.actions.to(device), samples.advantages.to(device),
                                   samples.mask.to(device))
         loss = cfg.TRAIN.CLS_WEIGHT * loss_slt
         stats = {"loss_slt": loss_slt.item()}

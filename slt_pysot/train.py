@@ -186,7 +186,7 @@ def run(device: torch.device, seed: int = DEFAULT_SEED) -> list[dict[str, float]
     optimizer = build_optimizer(model)
     scheduler = build_scheduler(optimizer, steps_per_epoch, cfg.TRAIN.EPOCH)
     update = UpdateConfig(chunk_size=cfg.SLT.CHUNK_SIZE, chunk_norm=cfg.SLT.CHUNK_NORM, grad_clip=cfg.TRAIN.GRAD_CLIP,
-                          reward=cfg.SLT.REWARD, baseline=cfg.SLT.BASELINE)
+                          return_fn=cfg.SLT.REWARD, baseline=cfg.SLT.BASELINE)
     config = RunConfig(steps=steps, batch_size=cfg.TRAIN.NUM_SEQ, checkpoint_every=steps_per_epoch,
                        keep=cfg.SLT.KEEP_CHECKPOINTS, num_workers=cfg.TRAIN.NUM_WORKERS)
     runner = SnapshotRunner(cfg.SLT.NAME, cfg.TRAIN.SNAPSHOT_DIR, model, optimizer, config, scheduler=scheduler,

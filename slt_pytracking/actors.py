@@ -72,7 +72,7 @@ class SLTTransTActor(BaseActor):
         template = template_features(self.net, samples.templates[clips]).index(inverse)
         pred_logits, pred_boxes = fuse(self.net, template, samples.crops)
         logits = policy_logits(pred_logits, self.window.to(pred_logits.device), self.tracker.config)
-        loss_slt = scst.scst_loss(logits, samples.actions, samples.rewards, samples.mask,
+        loss_slt = scst.scst_loss(logits, samples.actions, samples.advantages, samples.mask,
                                   denominator=self.denominator)
         box = self._box_losses(pred_logits, pred_boxes, samples)
         weights = self.objective.weight_dict

@@ -74,7 +74,7 @@ class SLTTrainer(LTRTrainer):
                                    device=self.device)
             else:
                 rewards = scst.advantages(rollout.sampled_iou, rollout.greedy_iou, rollout.lengths,
-                                          reward=self.update.reward, baseline=self.update.baseline)
+                                          return_fn=self.update.return_fn, baseline=self.update.baseline)
                 stats = rollout_stats(rollout, rewards)
             logged = {LOGGED_NAMES.get(name, name): value for name, value in stats.items()}
             batch_size = len(data["search_images"]) * len(data["search_images"][0])

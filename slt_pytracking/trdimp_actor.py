@@ -100,7 +100,7 @@ class SLTTrDiMPActor(BaseActor):
         template = template_model(self.net, crops, boxes, labels, config.net_opt_iter).index(inverse)
         scores, feats = search_scores(self.net, template, samples.crops.float())
         logits = policy_logits(scores, config)
-        loss_slt = scst.scst_loss(logits, samples.actions, samples.rewards, samples.mask,
+        loss_slt = scst.scst_loss(logits, samples.actions, samples.advantages, samples.mask,
                                   denominator=self.denominator)
         bb_ce = self._box_loss(template, feats, samples)
         weighted_slt = self.loss_weight["sl_clf"] * loss_slt

@@ -103,7 +103,7 @@ def test_mixed_resolutions_in_one_batch_are_tracked():
     assert torch.allclose(crops[0], torch.full((3, 8, 8), 90.0)) and torch.allclose(crops[1], torch.full((3, 8, 8), 160.0))
     batch = {"template_images": frames, "template_annos": [np.array([10, 10, 20, 20], np.float32)] * 2,
              "search_images": [np.stack([f] * 3) for f in frames],
-             "search_annos": [np.array([[10, 10, 20, 20]] * 3, np.float32)] * 2}
+             "search_annos": [np.array([[10, 10, 20, 20]] * 3, np.float32)] * 2, "key": [0, 1]}
     rollout = explore(ReferenceTracker(ReferenceSiamRPN().eval()), batch)
     assert torch.isfinite(rollout.boxes).all() and rollout.boxes.shape == (2, 2, 2, 4)
 

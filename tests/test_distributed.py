@@ -1,4 +1,5 @@
-"""Data-parallel SLT: 2 gloo ranks with global batch 4 equal one process on the same 4 sequences."""
+"""Data-parallel SLT with real sampling: 2 gloo ranks with global batch 4 equal one process on the same 4 clips,
+because every loop shards with slt.distributed.step_indices and exploration draws are keyed by clip."""
 
 import os
 import socket
@@ -8,28 +9,21 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from slt import policy
 from slt.checkpoint import CheckpointManager, load_checkpoint
-from slt.data.synthetic import SyntheticConfig, write_dataset
-from slt.distributed import DistContext
-from slt.reference.train import RunOptions, SLTRecipe, build_model, run_slt
 from slt.data import Got10k
+from slt.data.synthetic import SyntheticConfig, write_dataset
+from slt.distributed import DistContext, StepShardSampler, step_indices
+from slt.reference.train import RunOptions, SLTRecipe, build_model, run_slt
 
 RECIPE = SLTRecipe(steps=1, num_seq=4, num_frames=4, lr=1e-3)
 
 
-def second_best(logits, generator):
-    """Deterministic stand-in for sampling: per row, the second most likely candidate."""
-    return logits.argsort(dim=-1, descending=True)[:, 1]
-
-
 def train_one_step(data_root, out, context):
-    policy._sample = second_best  # exploration made deterministic (and rank-independent) for the comparison
     torch.set_num_threads(1)
     model = build_model(seed=0)
     opts = RunOptions(out_dir=out, seed=0, progress=False, tensorboard=False, dist=context)
-    run_slt(model, [Got10k(data_root)], RECIPE, opts)
-    return model
+    history = run_slt(model, [Got10k(data_root)], RECIPE, opts)
+    return model, history
 
 
 def rank_main(rank, world, port, data_root, out):
@@ -53,14 +47,25 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_two_ranks_equal_one_process(data_root, tmp_path, monkeypatch):
-    monkeypatch.setattr(policy, "_sample", second_best)
-    single = train_one_step(data_root, tmp_path / "single", DistContext()).state_dict()
+def test_ranks_take_disjoint_shares_that_cover_the_global_batch():
+    shares = [list(step_indices(3, 8, DistContext(rank=r, world_size=4))) for r in range(4)]
+    assert sorted(sum(shares, [])) == list(range(24, 32)) and shares[1] == [26, 27]
+    assert list(StepShardSampler(1, 3, 4, DistContext(rank=1, world_size=2))) == [6, 7, 10, 11]
+    with pytest.raises(ValueError, match="split evenly"):
+        step_indices(0, 5, DistContext(rank=0, world_size=2))
+
+
+def test_two_ranks_equal_one_process_and_the_same_seed_reproduces(data_root, tmp_path):
+    single, history = train_one_step(data_root, tmp_path / "single", DistContext())
+    again, history_again = train_one_step(data_root, tmp_path / "again", DistContext())
+    assert history == [{**h, "seconds": history[i]["seconds"]} for i, h in enumerate(history_again)]
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in single.state_dict().items())
+    assert history[0]["reward"] != 0.0  # real sampling: the sampled trajectories left the greedy ones
     mp.spawn(rank_main, args=(2, free_port(), data_root, tmp_path / "ddp"), nprocs=2, join=True)
     state = load_checkpoint(CheckpointManager(tmp_path / "ddp" / "slt" / "checkpoints", "slt").latest())
     assert state["step"] == 1
-    worst = max((state["model"][k].float() - v.float()).abs().max().item() for k, v in single.items())
+    reference = single.state_dict()
+    worst = max((state["model"][k].float() - v.float()).abs().max().item() for k, v in reference.items())
     assert worst <= 1e-5
-    changed = max((state["model"][k].float() - build_model(seed=0).state_dict()[k].float()).abs().max().item()
-                  for k in single)
-    assert changed > 1e-4  # the step did move the weights
+    fresh = build_model(seed=0).state_dict()
+    assert max((state["model"][k].float() - fresh[k].float()).abs().max().item() for k in reference) > 1e-4

@@ -108,3 +108,40 @@ def test_select_actions_modes_and_errors():
         policy.select_actions(torch.zeros(3, 2), "half")
     with pytest.raises(ValueError, match="unknown action mode"):
         policy.select_actions(logits, "max")
+
+
+def test_clip_random_half_mode_with_three_copies_follows_softmax_per_clip():
+    """ClipRandom with 500 clips and 3 copies: copy 0 greedy, copies 1 and 2 sampled from the policy."""
+    logits = torch.tensor([[0.0, 1.0, 2.0, -1.0]]).repeat(1500, 1)
+    random = policy.ClipRandom([(7, 0, k) for k in range(500)])
+    actions = policy.select_actions(logits, "half", random)
+    assert torch.equal(actions[:500], torch.full((500,), 2))
+    counts = torch.bincount(actions[500:], minlength=4).double()
+    expected = torch.softmax(logits[0].double(), 0) * 1000
+    assert float(((counts - expected) ** 2 / expected).sum()) < 16.27  # chi-square, 3 dof, p = 0.001
+    with pytest.raises(ValueError, match="do not split"):
+        policy.select_actions(torch.zeros(7, 4), "half", random)
+
+
+def test_clip_random_draws_depend_on_the_key_only():
+    a = policy.ClipRandom([(0, 0, 1), (0, 0, 2)]).uniform(5)
+    b = policy.ClipRandom([(0, 0, 2)]).uniform(5)
+    assert torch.equal(a[1], b[0]) and not torch.equal(a[0], a[1])
+    assert policy.ClipRandom([(0, 0, 2)], stream=1).uniform(5).ne(b).all()
+    with pytest.raises(KeyError, match="'key'"):
+        policy.ClipRandom.for_batch({"search_images": []})
+
+
+def test_shaping_logits_equal_shaped_logits_and_need_their_penalty():
+    torch.manual_seed(0)
+    fg, penalty = torch.rand(2, 45), torch.rand(2, 45)
+    window = policy.hann_window(3, 5)
+    shaping = policy.Shaping(window=window, window_influence=0.42, temperature=8.0, penalty="penalty")
+    expected = policy.shaped_logits(fg, penalty=penalty, window=window, window_influence=0.42, temperature=8.0)
+    assert torch.equal(shaping.logits(fg, {"penalty": penalty}), expected)
+    with pytest.raises(KeyError, match="penalty"):
+        shaping.logits(fg)
+    meanmax = policy.Shaping(kind="meanmax")
+    assert torch.equal(meanmax.logits(fg), policy.meanmax_logits(fg))
+    with pytest.raises(ValueError, match="shaping kind"):
+        policy.Shaping(kind="softmax")

@@ -160,7 +160,7 @@ def test_actor_rebuilds_the_exploration_policy_including_no_neg_logit(pysot_cfg,
     samples = Samples(
         sequence=torch.arange(2).repeat(len(steps)), actions=torch.cat([s.actions for s in steps]),
         crops=torch.cat([to_uint8(s.crops) for s in steps]), gt_in_crop=torch.full((count, 4), float("nan")),
-        extras={"penalty": torch.cat([s.extras["penalty"] for s in steps])}, rewards=torch.ones(count),
+        extras={"penalty": torch.cat([s.extras["penalty"] for s in steps])}, advantages=torch.ones(count),
         mask=torch.ones(count, dtype=torch.bool), templates=templates,
     )
     actor = SLTSiamRPNActor(model)
@@ -178,7 +178,7 @@ def test_anchor_targets_put_a_box_equal_to_the_centre_anchor_on_it(pysot_cfg, tm
     np.testing.assert_allclose(crop_gt_to_corners(gt.numpy())[0], [95.0, 95.0, 159.0, 159.0])
     samples = Samples(sequence=torch.zeros(2, dtype=torch.long), actions=torch.zeros(2, dtype=torch.long),
                       crops=torch.zeros(2, 3, 255, 255, dtype=torch.uint8), gt_in_crop=gt, extras={},
-                      rewards=torch.zeros(2), mask=torch.ones(2, dtype=torch.bool), templates=torch.zeros(1))
+                      advantages=torch.zeros(2), mask=torch.ones(2, dtype=torch.bool), templates=torch.zeros(1))
     label_loc, weight = actor.anchor_targets(samples)
     centre = 17 // 2
     assert weight[0, 2, centre, centre] > 0 and torch.all(label_loc[0, :, 2, centre, centre].abs() < 1e-6)

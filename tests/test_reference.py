@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from slt import scst
+from slt.policy import ClipRandom
 from slt.data.synthetic import SyntheticConfig, generate_video
 from slt.reference.actor import ReferenceSLTActor
 from slt.reference.model import ReferenceSiamRPN
@@ -23,6 +24,7 @@ def clip_batch(num_seq=3, num_frames=6, seed=0):
         "search_images": [v.frames[:num_frames] for v in videos],
         "search_annos": [v.boxes[:num_frames] for v in videos],
         "search_visible": [np.ones(num_frames, dtype=bool) for _ in videos],
+        "key": [(seed, 0, k) for k in range(num_seq)],
     }
 
 
@@ -53,7 +55,7 @@ def test_sampled_trajectories_differ_from_greedy_ones(model):
 def test_one_slt_step_is_finite_changes_parameters_and_uses_the_iou_gap(model):
     rollout = explore(ReferenceTracker(model), clip_batch(), torch.Generator().manual_seed(1))
     expected = rollout.iou[1].mean(-1) - rollout.iou[0].mean(-1)
-    assert torch.allclose(scst.sequence_rewards(rollout.iou[1], rollout.iou[0], rollout.lengths), expected)
+    assert torch.allclose(scst.sequence_advantages(rollout.iou[1], rollout.iou[0], rollout.lengths), expected)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     stats = slt_update(ReferenceSLTActor(model), model.parameters(), optimizer, rollout, UpdateConfig(chunk_size=4))
@@ -101,13 +103,50 @@ def test_a_clip_starting_on_an_invisible_frame_is_refused_by_name(model):
 
 def test_clip_major_samples_chunk_whole_clips_and_give_the_same_gradient(model):
     rollout = explore(ReferenceTracker(model), clip_batch(), torch.Generator().manual_seed(4))
-    rewards = torch.tensor([0.1, -0.2, 0.3])
-    frame_major, clip_major = rollout.samples(rewards), rollout.samples(rewards, "clip")
+    advantages = torch.tensor([[0.1, -0.2, 0.3]])
+    frame_major, clip_major = rollout.samples(advantages), rollout.samples(advantages, "clip")
     assert frame_major.sequence.tolist() == [0, 1, 2] * 5
     assert clip_major.sequence.tolist() == [0] * 5 + [1] * 5 + [2] * 5
     assert torch.equal(clip_major.crops[5], frame_major.crops[1])  # clip 1, frame 0
-    assert torch.equal(clip_major.rewards, rewards.repeat_interleave(5))
+    assert torch.equal(clip_major.advantages, advantages[0].repeat_interleave(5))
     norms = [slt_update(ReferenceSLTActor(model), model.parameters(), torch.optim.SGD(model.parameters(), lr=0.0),
                         rollout, UpdateConfig(chunk_size=5, grad_clip=0, sample_order=order))["grad_norm"]
              for order in ("frame", "clip")]
     assert norms[0] == pytest.approx(norms[1], rel=1e-4)
+
+
+def test_several_samples_per_clip_reach_the_leave_one_out_baseline_through_slt_update(model):
+    """S = 3 sampled trajectories per clip: records of all 9 sampled trajectories, the leave-one-out advantages
+    through slt_update, and a gradient equal to the actor's on those advantages."""
+    batch = clip_batch()
+    rollout = explore(ReferenceTracker(model), batch, samples=3)
+    assert rollout.iou.shape == (4, 3, 5) and rollout.actions.shape == (5, 9)
+    assert rollout.crops.shape == (5, 9, 3, 128, 128)
+    returns = rollout.sampled_iou.mean(-1)  # (3, 3): no padded frames
+    expected = returns - (returns.sum(0, keepdim=True) - returns) / 2
+    config = UpdateConfig(chunk_size=0, grad_clip=0, baseline="mean_of_samples")
+    assert torch.allclose(scst.advantages(rollout.sampled_iou, None, rollout.lengths, baseline="mean_of_samples"),
+                          expected)
+    samples = rollout.samples(expected)
+    assert samples.sequence.tolist() == [0, 1, 2] * 15
+    assert torch.allclose(samples.advantages[:9], expected.reshape(-1))
+    actor = ReferenceSLTActor(model, box_weight=0.0)
+    stats = slt_update(actor, model.parameters(), torch.optim.SGD(model.parameters(), lr=0.0), rollout, config)
+    assert stats["reward"] == pytest.approx(float(expected.mean()), abs=1e-6)
+    model.zero_grad()
+    actor(samples)[0].backward()
+    direct = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
+    assert stats["grad_norm"] == pytest.approx(float(direct), rel=1e-4)
+
+
+def test_exploration_draws_are_keyed_by_clip_not_batch_position(model):
+    """A clip explores alike whatever else is in its batch and wherever it sits; two clips draw differently."""
+    batch = clip_batch()
+    single = {key: values[1:2] for key, values in batch.items()}
+    together = explore(ReferenceTracker(model), batch)
+    alone = explore(ReferenceTracker(model), single)
+    assert torch.equal(together.actions[:, 1], alone.actions[:, 0])
+    again = explore(ReferenceTracker(model), batch, ClipRandom(batch["key"]))
+    assert torch.equal(together.actions, again.actions)
+    renamed = explore(ReferenceTracker(model), {**batch, "key": [(9, 0, k) for k in range(3)]})
+    assert not torch.equal(together.actions, renamed.actions)

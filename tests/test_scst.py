@@ -1,4 +1,4 @@
-"""slt.scst: rewards, baselines and the SCST loss and its gradient."""
+"""slt.scst: returns, baselines, advantages and the SCST loss and its gradient."""
 
 import pytest
 import torch
@@ -8,18 +8,18 @@ from slt import scst
 
 def test_rewards_zero_for_identical_trajectories():
     iou = torch.rand(5, 7)
-    assert torch.equal(scst.sequence_rewards(iou, iou.clone(), torch.full((5,), 7)), torch.zeros(5))
+    assert torch.equal(scst.sequence_advantages(iou, iou.clone(), torch.full((5,), 7)), torch.zeros(5))
 
 
 def test_rewards_are_mean_iou_gap_over_valid_frames_only():
     sampled = torch.tensor([[0.8, 0.6, 0.0, 0.0], [0.5, 0.5, 0.5, 0.5]])
     greedy = torch.tensor([[0.4, 0.4, 1.0, 1.0], [0.25, 0.25, 0.25, 0.25]])
     lengths = torch.tensor([2, 4])
-    rewards = scst.sequence_rewards(sampled, greedy, lengths)
+    rewards = scst.sequence_advantages(sampled, greedy, lengths)
     assert torch.allclose(rewards, torch.tensor([0.7 - 0.4, 0.25]))
     # padded frames do not matter
     sampled[0, 2:] = 123.0
-    assert torch.allclose(scst.sequence_rewards(sampled, greedy, lengths), rewards)
+    assert torch.allclose(scst.sequence_advantages(sampled, greedy, lengths), rewards)
 
 
 def test_floored_iou_return_values():
@@ -52,8 +52,8 @@ def test_no_baseline_and_greedy_baseline_values():
     assert torch.allclose(scst.advantages(sampled, greedy, lengths, baseline="greedy"), torch.tensor([0.3]))
     with pytest.raises(ValueError, match="greedy"):
         scst.advantages(sampled, None, lengths, baseline="greedy")
-    with pytest.raises(ValueError, match="unknown reward"):
-        scst.advantages(sampled, greedy, lengths, reward="nope")
+    with pytest.raises(ValueError, match="unknown return"):
+        scst.advantages(sampled, greedy, lengths, return_fn="nope")
 
 
 def test_scst_loss_gradient_is_minus_reward_times_onehot_minus_softmax_over_n():

@@ -48,7 +48,7 @@ class ReferenceSLTActor:
             torch.sigmoid(cls), penalty=samples.extras["penalty"], window=self.window,
             window_influence=p.window_influence, temperature=p.temperature, sig_eps=p.sig_eps,
         )
-        loss_slt = scst.scst_loss(logits, samples.actions, samples.rewards, samples.mask,
+        loss_slt = scst.scst_loss(logits, samples.actions, samples.advantages, samples.mask,
                                   denominator=self.denominator)
         # Every positive anchor counts (no random subset): the update is a deterministic function of the rollout.
         count = self.anchors.shape[0]

@@ -88,7 +88,7 @@ class ReferenceTracker:
         self,
         frames: Sequence[np.ndarray],
         action_mode: str = "half",
-        generator: torch.Generator | None = None,
+        random: policy.Randomness = None,
     ) -> TrackStep:
         """Track one frame per sequence (``frames``: N HxWx3 uint8 images) for every trajectory."""
         p = self.params
@@ -107,7 +107,7 @@ class ReferenceTracker:
             fg_prob, penalty=penalty, window=self.window, window_influence=p.window_influence,
             temperature=p.temperature, sig_eps=p.sig_eps,
         )
-        actions = policy.select_actions(logits, action_mode, generator)
+        actions = policy.select_actions(logits, action_mode, random)
         rows = torch.arange(actions.shape[0], device=actions.device)
         chosen = pred[rows, actions] / scale_z[:, None]
         lr = (penalty[rows, actions] * fg_prob[rows, actions] * p.size_lr)[:, None]

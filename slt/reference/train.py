@@ -42,7 +42,8 @@ class SLTRecipe:
     """SLT fine-tuning: ``num_seq`` clips of ``num_frames`` frames per step (N and T), Adam.
 
     ``slt_weight=0`` turns the reward term off (the "+SS" control: box loss on explored crops only).
-    Sampling follows PySOT's SLT config (random-interval clips with probability 0.5, max interval 7, the
+    ``samples``: sampled trajectories per clip (S; 1 as the paper, >= 2 for ``update.baseline =
+    "mean_of_samples"``). Sampling follows PySOT's SLT config (random-interval clips with probability 0.5, max interval 7, the
     template taken at the clip start).
     """
 
@@ -53,6 +54,7 @@ class SLTRecipe:
     weight_decay: float = 1e-4
     slt_weight: float = 1.0
     box_weight: float = 1.0
+    samples: int = 1
     frame_sample_mode: str = "random_interval"
     interval_prob: float = 0.5
     max_interval: int = 7
@@ -136,7 +138,7 @@ def run_slt(
 
     def step(batch: dict[str, list[Any]]) -> dict[str, float]:
         model.eval()
-        rollout = explore(tracker, batch)
+        rollout = explore(tracker, batch, samples=recipe.samples)
         return slt_update(actor, model.parameters(), optimizer, rollout, recipe.update)
 
     return runner.run(sampler, step, resume=opts.resume)
