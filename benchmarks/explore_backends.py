@@ -35,6 +35,7 @@ def synthetic_clips(num_seq: int, num_frames: int, height: int, width: int, seed
         "template_annos": [v.boxes[0] for v in videos],
         "search_images": [v.frames for v in videos],
         "search_annos": [v.boxes for v in videos],
+        "key": [(seed, 0, k) for k in range(num_seq)],
     }
 
 
@@ -174,6 +175,7 @@ class OfficialStyleExplorer:
             actions=torch.stack(actions)[:, clips:], crops=torch.stack(crops),
             gt_in_crop=torch.stack([gt_in_crop(gts[:, t + 1], regions[t], search) for t in range(num_frames - 1)]),
             extras={"penalty": torch.stack(penalties)}, templates=z[:clips].cpu(),
+            static_iou=box_iou_xywh(gts[:, :1], gts[:, 1:]),
         )
 
 

@@ -84,6 +84,7 @@ def sampled_rollout(boxes: list[np.ndarray], actions: list[int], crops: list[Ten
         actions=torch.as_tensor(np.asarray(actions)).view(num_frames - 1, clips), crops=torch.stack(crops),
         gt_in_crop=torch.stack([gt_in_crop(gt[:, t + 1], kept[t], crop_size) for t in range(num_frames - 1)]),
         extras={k: torch.stack(v) for k, v in extras.items()}, templates=templates,
+        static_iou=box_iou_xywh(gt[:, :1], gt[:, 1:]),
     )
 
 

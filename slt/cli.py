@@ -144,8 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from slt.runner import TrainingInterrupted
+
     try:
         return args.run(args)
+    except TrainingInterrupted as stop:
+        logging.getLogger("slt").warning("%s", stop)
+        return stop.exit_code
     except _user_errors() as error:
         logging.getLogger("slt").error("%s", error, exc_info=args.verbose)
         return 1

@@ -64,7 +64,9 @@ class Rollout:
     sampled); ``lengths`` (N,) valid tracked frames; and, for the R = S * N *sampled* trajectories only
     (trajectory ``j = s * N + i`` follows clip ``i``), frame-major records: ``actions`` (L, R), ``crops``
     (L, R, 3, C, C) uint8, ``gt_in_crop`` (L, R, 4) xywh in crop pixels (NaN where the frame has no valid ground
-    truth), ``extras`` name -> (L, R, ...); ``templates`` (N, ...) the template record of ``batch_init``.
+    truth), ``extras`` name -> (L, R, ...); ``templates`` (N, ...) the template record of ``batch_init``;
+    ``static_iou`` (N, L): the IoU of a tracker that keeps the first frame's box, the floor any trained tracker
+    beats.
     """
 
     boxes: Tensor
@@ -75,6 +77,7 @@ class Rollout:
     gt_in_crop: Tensor
     extras: dict[str, Tensor]
     templates: Tensor
+    static_iou: Tensor
 
     @property
     def num_samples(self) -> int:
@@ -240,4 +243,5 @@ def explore(
         gt_in_crop=in_crop.clone(),
         extras=extras,
         templates=templates.clone(),
+        static_iou=box_iou_xywh(first[:, None].to(device), gt_track),
     )

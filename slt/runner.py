@@ -10,12 +10,15 @@ per-step history (each step's statistics plus ``seconds``, its wall time includi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader
@@ -39,15 +42,63 @@ class NonFiniteError(RuntimeError):
     """Too many optimizer steps in a row were skipped for a non-finite loss or gradient."""
 
 
+class TrainingInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped a run after a finished step; a checkpoint of that step was written.
+
+    ``step``: the last finished step; ``checkpoint``: its file (None on ranks other than 0); ``signum``: the
+    signal. Entry points report it in one line and exit with ``128 + signum``.
+    """
+
+    def __init__(self, name: str, step: int, checkpoint: Path | None, signum: int) -> None:
+        super().__init__(f"{name} interrupted at step {step}; run the same command again to resume")
+        self.step = step
+        self.checkpoint = checkpoint
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[list[int]]:
+    """While active, SIGINT and SIGTERM append their number to the yielded list instead of stopping the process
+    (the loop finishes its step, checkpoints and stops); a second SIGINT raises KeyboardInterrupt at once.
+    Outside the main thread, where handlers cannot be installed, signals keep their default behaviour."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+        logger.warning("%s received: stopping after the current step", signal.Signals(signum).name)
+
+    try:
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """``steps`` optimizer steps of ``batch_size`` samples; a checkpoint every ``checkpoint_every`` steps and
-    at the end; ``max_nonfinite`` skipped steps in a row end the run with :class:`NonFiniteError`."""
+    """``steps`` optimizer steps of ``batch_size`` samples; a checkpoint every ``checkpoint_every`` steps, after
+    ``checkpoint_minutes`` of wall time since the last one (<= 0: never by time), on SIGINT/SIGTERM and at the
+    end, the newest ``keep`` kept; ``max_nonfinite`` skipped steps in a row end the run with
+    :class:`NonFiniteError`. ``progress``: a tqdm bar on a terminal; without one (a redirected log) a logged
+    line every ``log_every`` steps instead."""
 
     steps: int
     batch_size: int
     checkpoint_every: int = 50
+    checkpoint_minutes: float = 10.0
     keep: int = 3
+    log_every: int = 10
     max_nonfinite: int = 5
     num_workers: int = 0
     tensorboard: bool = True
@@ -118,7 +169,7 @@ class Runner:
         restore_rng_state(state["rng"])
         self.history = list(state["history"])
         self.step = int(state["step"])
-        logger.info("resumed %s from %s at step %d", self.name, path, self.step)
+        logger.info("%s: resumed from %s at step %d of %d", self.name, path, self.step, self.config.steps)
         return self.step
 
     def run(self, dataset: torch.utils.data.Dataset, step_fn: StepFn, resume: bool = True) -> list[dict[str, float]]:
@@ -131,6 +182,8 @@ class Runner:
                            "as it is (use another output folder to train %d steps)", self.name,
                            self.checkpoints.directory, self.step, cfg.steps, cfg.steps)
         if self.step >= cfg.steps:
+            if self.is_main:
+                logger.info("%s: complete (%d steps) in %s", self.name, self.step, self.folder)
             return self.history
         share = cfg.batch_size // self.dist.world_size
         indices = StepShardSampler(self.step, cfg.steps, cfg.batch_size, self.dist)
@@ -139,38 +192,63 @@ class Runner:
                             num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(self.step))
         writer = self._writer()
         skipped_in_row = 0
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.name, disable=not (cfg.progress and self.is_main),
-                   dynamic_ncols=True)
+        terminal = sys.stderr.isatty()
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.name,
+                   disable=not (cfg.progress and self.is_main and terminal), dynamic_ncols=True)
         try:
-            tick = time.perf_counter()
-            for batch in loader:
-                torch.manual_seed(step_seed(self.seed, self.dist.rank, self.step))
-                stats = step_fn(batch)
-                stats["seconds"] = time.perf_counter() - tick  # data loading included
-                tick = time.perf_counter()
-                skipped_in_row = skipped_in_row + 1 if stats.get("skipped", 0) else 0
-                if skipped_in_row >= cfg.max_nonfinite:
-                    raise NonFiniteError(
-                        f"{self.name}: {skipped_in_row} steps in a row had a non-finite loss or gradient "
-                        f"(last at step {self.step}); the last good checkpoint is {self.checkpoints.latest()}"
-                    )
-                if self.scheduler is not None:  # also on skipped steps: schedules follow the step count
-                    self.scheduler.step()
-                self.step += 1
-                self.history.append({"step": float(self.step), **{k: float(v) for k, v in stats.items()}})
-                if writer is not None:
-                    for key, value in stats.items():
-                        if math.isfinite(value):
-                            writer.add_scalar(f"{self.name}/{key}", value, self.step)
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items() if k in ("loss", "reward", "greedy_miou")})
-                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
-                    self.save()
+            with _stop_on_signals() as received:
+                tick = last_save = time.perf_counter()
+                for batch in loader:
+                    torch.manual_seed(step_seed(self.seed, self.dist.rank, self.step))
+                    stats = {**step_fn(batch), **self._learning_rates()}
+                    stats["seconds"] = time.perf_counter() - tick  # data loading included
+                    tick = time.perf_counter()
+                    skipped_in_row = skipped_in_row + 1 if stats.get("skipped", 0) else 0
+                    if skipped_in_row >= cfg.max_nonfinite:
+                        raise NonFiniteError(
+                            f"{self.name}: {skipped_in_row} steps in a row had a non-finite loss or gradient "
+                            f"(last at step {self.step}); the last good checkpoint is {self.checkpoints.latest()}"
+                        )
+                    if self.scheduler is not None:  # also on skipped steps: schedules follow the step count
+                        self.scheduler.step()
+                    self.step += 1
+                    self.history.append({"step": self.step, **{k: float(v) for k, v in stats.items()}})
+                    self._log(stats, writer, bar, logged=cfg.progress and terminal)
+                    minutes = (time.perf_counter() - last_save) / 60
+                    due = self.step % cfg.checkpoint_every == 0 or 0 < cfg.checkpoint_minutes <= minutes
+                    if due or self.step == cfg.steps or received:
+                        self.save()
+                        last_save = time.perf_counter()
+                    if received and self.step < cfg.steps:
+                        raise TrainingInterrupted(self.name, self.step, self.checkpoints.latest() if self.is_main
+                                                  else None, received[0])
         finally:
             bar.close()
             if writer is not None:
                 writer.close()
+        if self.is_main:
+            logger.info("%s: complete (%d steps) in %s", self.name, self.step, self.folder)
         return self.history
+
+    def _learning_rates(self) -> dict[str, float]:
+        """``lr/group<i>``: the learning rate each parameter group stepped with."""
+        return {f"lr/group{i}": float(group["lr"]) for i, group in enumerate(self.optimizer.param_groups)}
+
+    def _log(self, stats: dict[str, float], writer: Any, bar: Any, logged: bool) -> None:
+        """One step's statistics to TensorBoard, and to the bar on a terminal or a log line every ``log_every``."""
+        if writer is not None:
+            for key, value in stats.items():
+                if math.isfinite(value):
+                    writer.add_scalar(f"{self.name}/{key}", value, self.step)
+        shown = {k: v for k, v in stats.items() if k in ("loss", "reward", "greedy_miou", "sampled_miou", "static_miou")}
+        if logged:
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()})
+        elif self.is_main and (self.step % self.config.log_every == 0 or self.step == self.config.steps):
+            values = " ".join(f"{k} {v:.4f}" for k, v in shown.items())
+            lrs = " ".join(f"{v:.3g}" for k, v in stats.items() if k.startswith("lr/"))
+            logger.info("%s step %d/%d: %s lr %s (%.2f s)", self.name, self.step, self.config.steps, values, lrs,
+                        stats["seconds"])
 
     def save(self) -> Path | None:
         if not self.is_main:
@@ -182,4 +260,7 @@ class Runner:
             return None
         from torch.utils.tensorboard import SummaryWriter
 
-        return SummaryWriter(log_dir=str(self.folder / "tensorboard"))
+        folder = self.folder / "tensorboard"
+        logger.info("%s: TensorBoard scalars in %s (tensorboard --logdir %s)", self.name, folder, folder)
+        # purge_step drops events a killed run wrote after its last checkpoint, so no step appears twice.
+        return SummaryWriter(log_dir=str(folder), purge_step=self.step + 1 if self.step else None)

@@ -61,14 +61,32 @@ def rollout_advantages(rollout: Rollout, config: UpdateConfig) -> Tensor:
 
 def rollout_stats(rollout: Rollout, advantages: Tensor) -> dict[str, float]:
     """What every trainer logs about a rollout: ``reward`` (the mean advantage, as the official logs),
-    ``greedy_miou`` and ``sampled_miou`` (mean IoU over valid frames of the greedy and sampled trajectories)."""
-    greedy = scst.mean_iou_return(rollout.greedy_iou, rollout.lengths)
-    sampled = scst.mean_iou_return(rollout.sampled_iou, rollout.lengths)
-    return {
-        "reward": float(advantages.mean()),
-        "greedy_miou": float(greedy.mean()),
-        "sampled_miou": float(sampled.mean()),
-    }
+    ``greedy_miou``, ``sampled_miou`` and ``static_miou`` (mean IoU over valid frames of the greedy and sampled
+    trajectories, and of keeping the first frame's box)."""
+    miou = {name: float(scst.mean_iou_return(iou, rollout.lengths).mean())
+            for name, iou in (("greedy_miou", rollout.greedy_iou), ("sampled_miou", rollout.sampled_iou),
+                              ("static_miou", rollout.static_iou))}
+    return {"reward": float(advantages.mean()), **miou}
+
+
+UNTRAINED_MIOU = 0.25
+"""Greedy mIoU below which the first batch looks like an untrained (random or wrong) start: random weights gave
+0.0 (PySOT) and 0.10-0.20 (the reference tracker) on first batches, trained trackers 0.5-0.7."""
+
+
+def check_start(stats: dict[str, float], weights_hint: str) -> bool:
+    """Warn in one line when the first step says the tracker is untrained; returns whether it did.
+
+    Untrained means a greedy mIoU below :data:`UNTRAINED_MIOU` or below ``static_miou``, the mIoU of keeping
+    the first frame's box. SLT fine-tunes a trained tracker: from random weights the advantages carry
+    no signal. ``weights_hint`` names the key or option that points at the starting weights."""
+    greedy, static = stats["greedy_miou"], stats.get("static_miou", 0.0)
+    if greedy >= max(UNTRAINED_MIOU, static):
+        return False
+    logger.warning("greedy mIoU of the first batch is %.3f (keeping the first box: %.3f): SLT fine-tunes a trained "
+                   "tracker, and these weights do not track; start from trained weights (%s)", greedy, static,
+                   weights_hint)
+    return True
 
 
 def slt_update(
@@ -88,6 +106,9 @@ def slt_update(
     params = [p for p in parameters if p.requires_grad]
     advantages = rollout_advantages(rollout, config)
     stats = rollout_stats(rollout, advantages)
+    if not bool(advantages.ne(0).any()):
+        logger.info("every sampled trajectory scored exactly its baseline (all advantages 0, greedy mIoU %.4f): "
+                    "the SCST term has no gradient this step, only the box loss trains", stats["greedy_miou"])
     samples = rollout.samples(advantages, config.sample_order)
     if device is not None:
         samples = samples.to(device)

@@ -30,7 +30,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slt-weight", type=float, default=None, help="weight of the SCST term (0: reward off)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--checkpoint-every", type=int, default=50)
+    parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
+    parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                        help="also checkpoint after this many minutes since the last one (0: only by steps)")
+    parser.add_argument("--log-every", type=int, default=10, help="steps between log lines when not on a terminal")
     parser.add_argument("--keep", type=int, default=3, help="checkpoints kept")
     parser.add_argument("--no-resume", action="store_true", help="ignore checkpoints already in the run folder")
     parser.add_argument("--no-progress", action="store_true")
@@ -54,7 +57,7 @@ def train(args: argparse.Namespace) -> int:
     if args.init is not None:
         load_state_dict_checked(model, load_checkpoint(args.init)["model"], str(args.init))
     opts = RunOptions(out_dir=args.out, device=device, seed=args.seed, checkpoint_every=args.checkpoint_every,
-                      keep=args.keep, resume=not args.no_resume, progress=not args.no_progress,
+                      checkpoint_minutes=args.checkpoint_minutes, log_every=args.log_every, keep=args.keep, resume=not args.no_resume, progress=not args.no_progress,
                       tensorboard=not args.no_tensorboard, dist=context)
     if args.stage == "flt":
         recipe = _override(FLTRecipe(), steps=args.steps, batch_size=args.batch_size, lr=args.lr)

@@ -20,7 +20,7 @@ from slt.rollout import explore
 from slt.runner import RunConfig, Runner
 from slt.sampling import SequenceSampler
 from slt.distributed import DistContext, average_stats
-from slt.update import UpdateConfig, apply_gradients, slt_update
+from slt.update import UpdateConfig, apply_gradients, check_start, slt_update
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ class RunOptions:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     seed: int = 0
     checkpoint_every: int = 50
+    checkpoint_minutes: float = 10.0
+    log_every: int = 10
     keep: int = 3
     resume: bool = True
     progress: bool = True
@@ -90,7 +92,8 @@ def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.
 
 
 def _run_config(steps: int, batch_size: int, opts: RunOptions) -> RunConfig:
-    return RunConfig(steps=steps, batch_size=batch_size, checkpoint_every=opts.checkpoint_every, keep=opts.keep,
+    return RunConfig(steps=steps, batch_size=batch_size, checkpoint_every=opts.checkpoint_every,
+                     checkpoint_minutes=opts.checkpoint_minutes, log_every=opts.log_every, keep=opts.keep,
                      num_workers=opts.num_workers, tensorboard=opts.tensorboard, progress=opts.progress)
 
 
@@ -139,6 +142,9 @@ def run_slt(
     def step(batch: dict[str, list[Any]]) -> dict[str, float]:
         model.eval()
         rollout = explore(tracker, batch, samples=recipe.samples)
-        return slt_update(actor, model.parameters(), optimizer, rollout, recipe.update)
+        stats = slt_update(actor, model.parameters(), optimizer, rollout, recipe.update)
+        if runner.step == 0 and runner.is_main:
+            check_start(stats, "slt train --init CHECKPOINT, e.g. an FLT checkpoint")
+        return stats
 
     return runner.run(sampler, step, resume=opts.resume)

@@ -1,0 +1,73 @@
+"""A run a user can steer: Ctrl-C checkpoints and stops in one line, the rerun resumes there; logs without a
+terminal are plain lines; learning rates are logged; the start-up check warns on untrained weights."""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from slt.checkpoint import CheckpointManager, load_checkpoint
+from slt.data.synthetic import SyntheticConfig, write_dataset
+from slt.update import check_start
+
+STEPS = 40
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    config = SyntheticConfig(height=96, width=96, num_frames=40)
+    return write_dataset(tmp_path_factory.mktemp("interrupt_data"), "got10k", num_videos=4, num_frames=40, seed=5,
+                         config=config, progress=False)
+
+
+def train_command(data, out):
+    return [sys.executable, "-m", "slt.cli", "train", "--stage", "slt", "--data", str(data), "--out", str(out),
+            "--steps", str(STEPS), "--batch-size", "2", "--frames", "12", "--checkpoint-every", "1000",
+            "--log-every", "1"]
+
+
+def test_sigint_checkpoints_the_step_reports_one_line_and_the_rerun_resumes_there(dataset, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    log = tmp_path / "first.log"
+    with log.open("w") as stream:
+        proc = subprocess.Popen(train_command(dataset, out), env=env, stdout=stream, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while "step 3/" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=120)
+    text = log.read_text()
+    assert code == 128 + signal.SIGINT, text
+    assert "Traceback" not in text and "\r" not in text
+    lines = [line for line in text.splitlines() if "run the same command again to resume" in line]
+    assert len(lines) == 1
+    step = int(lines[0].split("interrupted at step ")[1].split(";")[0])
+    assert 3 <= step < STEPS
+    manager = CheckpointManager(out / "slt" / "checkpoints", "slt")
+    assert manager.steps() == [step]  # written on the interrupt, not by the step count
+    assert "lr 0.0001" in text and "tensorboard --logdir" in text
+    assert "SLT fine-tunes a trained tracker" in text  # random weights: the start-up check fired
+
+    rerun = subprocess.run(train_command(dataset, out), env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resumed from {manager.path(step)} at step {step} of {STEPS}" in rerun.stderr
+    assert "SLT fine-tunes" not in rerun.stderr  # the check runs on a run's first step only
+    state = load_checkpoint(manager.latest())
+    assert [h["step"] for h in state["history"]] == list(range(1, STEPS + 1))
+    assert state["history"][0]["lr/group0"] == pytest.approx(1e-4)
+    finished = subprocess.run(train_command(dataset, out), env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0 and f"complete ({STEPS} steps)" in finished.stderr
+
+
+def test_start_check_warns_on_untrained_weights_only(caplog):
+    with caplog.at_level(logging.WARNING, logger="slt.update"):
+        assert check_start({"greedy_miou": 0.01, "static_miou": 0.0}, "TRAIN.PRETRAINED")
+        assert check_start({"greedy_miou": 0.3, "static_miou": 0.4}, "TRAIN.PRETRAINED")  # worse than standing still
+        assert not check_start({"greedy_miou": 0.62, "static_miou": 0.2}, "TRAIN.PRETRAINED")
+    assert len(caplog.records) == 2 and "TRAIN.PRETRAINED" in caplog.records[0].getMessage()
