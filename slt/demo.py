@@ -26,6 +26,7 @@ from slt.metrics import iou_xywh
 from slt.plots import success_plot, training_curves
 from slt.reference.tracker import ReferenceTracker
 from slt.reference.train import FLTRecipe, RunOptions, SLTRecipe, build_model, run_flt, run_slt
+from slt.sampling import SequenceSampler, list_collate
 
 logger = logging.getLogger(__name__)
 
@@ -49,22 +50,27 @@ class DemoPlan:
 
     train: DataSpec
     test: DataSpec
+    val: DataSpec
     flt: FLTRecipe
     slt: SLTRecipe
     eval_batch: int = 25
+    val_frames: int = 32
 
 
 FULL = DemoPlan(
     train=DataSpec(videos=160, frames=100, seed=1),
     test=DataSpec(videos=100, frames=100, seed=2),
+    val=DataSpec(videos=24, frames=100, seed=3),
     flt=FLTRecipe(steps=1500, batch_size=32),
     slt=SLTRecipe(steps=200, num_seq=8, num_frames=16),
 )
 QUICK = DemoPlan(
     train=DataSpec(videos=16, frames=48, seed=1),
     test=DataSpec(videos=8, frames=40, seed=2),
+    val=DataSpec(videos=4, frames=40, seed=3),
     flt=FLTRecipe(steps=60, batch_size=16),
-    slt=SLTRecipe(steps=8, num_seq=4, num_frames=8),
+    slt=SLTRecipe(steps=8, num_seq=4, num_frames=8, val_every=4),
+    val_frames=16,
     eval_batch=8,
 )
 
@@ -168,13 +174,14 @@ def run_demo(options: DemoOptions) -> DemoResult:
     data_dir = out / "data"
     train_set = synthetic_dataset(data_dir / _data_name("train", plan.train), plan.train, options.progress)
     test_set = synthetic_dataset(data_dir / _data_name("test", plan.test), plan.test, options.progress)
+    val_set = synthetic_dataset(data_dir / _data_name("val", plan.val), plan.val, options.progress)
     runs = out / ("quick" if plan is QUICK else "runs") / f"seed{options.seed}"
     opts = RunOptions(out_dir=runs, device=device, seed=options.seed, progress=options.progress)
 
     model = build_model(device, seed=options.seed)
     run_flt(model, [train_set], plan.flt, opts)
     flt_model = copy.deepcopy(model).eval()
-    history = run_slt(model, [train_set], plan.slt, opts)
+    history = run_slt(model, [train_set], plan.slt, opts, validation=validation_clips(val_set, plan.val_frames))
     slt_model = model.eval()
 
     metrics, ious = {}, {}
@@ -193,6 +200,14 @@ def run_demo(options: DemoOptions) -> DemoResult:
     }
     files["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
     return DemoResult(metrics=metrics, history=history, files=files)
+
+
+def validation_clips(dataset: Got10k, num_frames: int) -> dict[str, list[Any]]:
+    """As many sequential clips of ``num_frames`` frames as there are validation videos, drawn with a fixed seed
+    and collated: the same clips at every measurement and in every run."""
+    sampler = SequenceSampler([dataset], samples_per_epoch=dataset.get_num_sequences(), num_frames=num_frames,
+                              max_gap=-1, frame_sample_mode="sequential", seed=0, min_visible=0)
+    return list_collate([sampler[k] for k in range(len(sampler))])
 
 
 def _data_name(split: str, spec: DataSpec) -> str:

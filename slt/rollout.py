@@ -24,6 +24,7 @@ from torch import Tensor
 from slt.boxes import box_iou_xywh
 from slt.crop import to_uint8
 from slt.policy import ClipRandom, Randomness
+from slt.scst import mean_iou_return
 
 
 SAMPLE_ORDERS = ("frame", "clip")
@@ -180,6 +181,38 @@ def gt_in_crop(gt: Tensor, regions: Tensor, crop_size: int) -> Tensor:
     return torch.cat(((gt[:, :2] - regions[:, :2]) * scale, gt[:, 2:] * scale), dim=1)
 
 
+def clip_ground_truth(batch: dict[str, list[Any]]) -> tuple[Tensor, Tensor, Tensor]:
+    """``(template_boxes (N, 4), gts (N, T, 4), lengths (N,))`` of a collated batch: xywh image pixels, NaN on
+    frames marked invisible, valid tracked frames per clip. A clip whose frame 0 has no visible, valid box
+    raises ``ValueError`` naming it (the tracker cannot start there)."""
+    clips = len(batch["search_images"])
+    num_frames = len(batch["search_images"][0])
+    template_boxes = torch.as_tensor(np.stack(batch["template_annos"]), dtype=torch.float32)
+    gts = torch.as_tensor(np.stack(batch["search_annos"]), dtype=torch.float32)  # (N, T, 4)
+    if "search_visible" in batch:
+        invisible = ~torch.as_tensor(np.stack(batch["search_visible"]), dtype=torch.bool)
+        gts = gts.masked_fill(invisible[..., None], float("nan"))
+    first = gts[:, 0]
+    bad = ~(torch.isfinite(first).all(-1) & (first[:, 2] > 0) & (first[:, 3] > 0))
+    if bad.any():
+        names = [batch.get("sequence", list(range(clips)))[k] for k in bad.nonzero().flatten().tolist()]
+        raise ValueError(f"clips {names} have no visible, valid ground truth on their first frame: the tracker "
+                         f"cannot start there (boxes {first[bad].tolist()})")
+    real = torch.as_tensor(batch.get("num_frames", [num_frames] * clips), dtype=torch.long)
+    return template_boxes, gts, (real.clamp(max=num_frames) - 1).clamp(min=0)
+
+
+def greedy_miou(tracker: BatchTracker, batch: dict[str, list[Any]]) -> Tensor:
+    """``(N,)`` mean IoU over the valid frames of each clip's greedy (test-time) trajectory: one copy, argmax."""
+    template_boxes, gts, lengths = clip_ground_truth(batch)
+    with torch.inference_mode():
+        tracker.batch_init(batch["template_images"], template_boxes, gts[:, 0], copies=1)
+        boxes = torch.stack([tracker.batch_track([clip[t] for clip in batch["search_images"]], "argmax").boxes
+                             for t in range(1, gts.shape[1])], dim=1)
+    iou = box_iou_xywh(boxes, gts[:, 1:].to(boxes.device))
+    return mean_iou_return(iou, lengths.to(boxes.device))
+
+
 def explore(
     tracker: BatchTracker,
     batch: dict[str, list[Any]],
@@ -207,19 +240,8 @@ def explore(
     clips = len(batch["search_images"])
     num_frames = len(batch["search_images"][0])
     copies = 1 + samples
-    template_boxes = torch.as_tensor(np.stack(batch["template_annos"]), dtype=torch.float32)
-    gts = torch.as_tensor(np.stack(batch["search_annos"]), dtype=torch.float32)  # (N, T, 4)
-    if "search_visible" in batch:
-        invisible = ~torch.as_tensor(np.stack(batch["search_visible"]), dtype=torch.bool)
-        gts = gts.masked_fill(invisible[..., None], float("nan"))
+    template_boxes, gts, lengths = clip_ground_truth(batch)
     first = gts[:, 0]
-    bad = ~(torch.isfinite(first).all(-1) & (first[:, 2] > 0) & (first[:, 3] > 0))
-    if bad.any():
-        names = [batch.get("sequence", list(range(clips)))[k] for k in bad.nonzero().flatten().tolist()]
-        raise ValueError(f"clips {names} have no visible, valid ground truth on their first frame: the tracker "
-                         f"cannot start there (boxes {first[bad].tolist()})")
-    real = torch.as_tensor(batch.get("num_frames", [num_frames] * clips), dtype=torch.long)
-    lengths = (real.clamp(max=num_frames) - 1).clamp(min=0)
     with torch.inference_mode():
         templates = tracker.batch_init(batch["template_images"], template_boxes, first, copies=copies)
         steps = []

@@ -23,6 +23,8 @@ def test_quick_demo_reports_both_models_and_writes_its_files(quick_demo):
     assert "FLT" in table and "SLT" in table and "gain" in table
     assert len(result.history) == QUICK.slt.steps
     assert {"reward", "greedy_miou", "sampled_miou", "loss_slt", "grad_norm"} <= set(result.history[0])
+    measured = [h["step"] for h in result.history if "val_greedy_miou" in h]
+    assert measured == [1, 4, 8]  # after the first step and every val_every = 4 steps
     for name in ("success_plot", "training_curves"):
         image = matplotlib.image.imread(result.files[name])
         assert image.ndim == 3 and image.shape[0] > 300 and image.std() > 0.05  # a real, non-blank figure
@@ -48,3 +50,9 @@ def test_corrupt_cached_dataset_is_written_again(quick_demo, caplog):
         dataset = synthetic_dataset(folder, QUICK.train, progress=False)
     assert "writing it again" in caplog.text
     assert frame.stat().st_size > 0 and dataset.get_num_sequences() == QUICK.train.videos
+
+
+def test_same_seed_gives_a_byte_identical_metrics_file(quick_demo, tmp_path):
+    out, _ = quick_demo
+    run_demo(DemoOptions(out=tmp_path, seed=0, quick=True, progress=False))
+    assert (tmp_path / "metrics.json").read_bytes() == (out / "metrics.json").read_bytes()

@@ -16,7 +16,7 @@ from slt.reference.actor import ReferenceSLTActor
 from slt.reference.flt import FLTActor, FLTConfig, PairSampler
 from slt.reference.model import NetConfig, ReferenceSiamRPN
 from slt.reference.tracker import ReferenceTracker, TrackerParams
-from slt.rollout import explore
+from slt.rollout import explore, greedy_miou
 from slt.runner import RunConfig, Runner
 from slt.sampling import SequenceSampler
 from slt.distributed import DistContext, average_stats
@@ -43,7 +43,8 @@ class SLTRecipe:
 
     ``slt_weight=0`` turns the reward term off (the "+SS" control: box loss on explored crops only).
     ``samples``: sampled trajectories per clip (S; 1 as the paper, >= 2 for ``update.baseline =
-    "mean_of_samples"``). Sampling follows PySOT's SLT config (random-interval clips with probability 0.5, max interval 7, the
+    "mean_of_samples"``). ``val_every``: steps between greedy mIoU measurements on the validation clips given
+    to :func:`run_slt` (also after the first step). Sampling follows PySOT's SLT config (random-interval clips with probability 0.5, max interval 7, the
     template taken at the clip start).
     """
 
@@ -55,6 +56,7 @@ class SLTRecipe:
     slt_weight: float = 1.0
     box_weight: float = 1.0
     samples: int = 1
+    val_every: int = 20
     frame_sample_mode: str = "random_interval"
     interval_prob: float = 0.5
     max_interval: int = 7
@@ -124,10 +126,13 @@ def run_flt(
 
 
 def run_slt(
-    model: ReferenceSiamRPN, datasets: Sequence[Any], recipe: SLTRecipe, opts: RunOptions, name: str = "slt"
+    model: ReferenceSiamRPN, datasets: Sequence[Any], recipe: SLTRecipe, opts: RunOptions, name: str = "slt",
+    validation: dict[str, list[Any]] | None = None,
 ) -> list[dict[str, float]]:
     """SLT fine-tuning of ``model`` in place (exploration and update in eval mode, BatchNorm frozen, as the
-    official loops); returns the per-step history (reward, greedy and sampled mIoU, losses, grad norm)."""
+    official loops); returns the per-step history (reward, greedy and sampled mIoU, losses, grad norm, and
+    ``val_greedy_miou`` -- the greedy mIoU on the collated ``validation`` clips -- every ``recipe.val_every``
+    steps). The per-step batch mIoU is too noisy to show a trend; the fixed validation clips are not."""
     sampler = SequenceSampler(
         datasets, samples_per_epoch=recipe.steps * recipe.num_seq, num_frames=recipe.num_frames,
         max_gap=recipe.max_gap, frame_sample_mode=recipe.frame_sample_mode, max_interval=recipe.max_interval,
@@ -145,6 +150,8 @@ def run_slt(
         stats = slt_update(actor, model.parameters(), optimizer, rollout, recipe.update)
         if runner.step == 0 and runner.is_main:
             check_start(stats, "slt train --init CHECKPOINT, e.g. an FLT checkpoint")
+        if validation is not None and (runner.step == 0 or (runner.step + 1) % recipe.val_every == 0):
+            stats["val_greedy_miou"] = float(greedy_miou(tracker, validation).mean())
         return stats
 
     return runner.run(sampler, step, resume=opts.resume)
