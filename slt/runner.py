@@ -42,6 +42,10 @@ class NonFiniteError(RuntimeError):
     """Too many optimizer steps in a row were skipped for a non-finite loss or gradient."""
 
 
+class ScheduleChanged(ValueError):
+    """A run folder holds checkpoints of a run with other settings; resuming would mix two schedules."""
+
+
 class TrainingInterrupted(RuntimeError):
     """SIGINT or SIGTERM stopped a run after a finished step; a checkpoint of that step was written.
 
@@ -109,7 +113,10 @@ class Runner:
     """Runs ``step_fn`` for ``config.steps`` steps, checkpointing into ``out_dir/name``.
 
     ``model``, ``optimizer`` and the optional ``scheduler`` (stepped after every optimizer step) are saved
-    and restored. ``resume=True`` continues from the newest checkpoint in ``out_dir/name`` if there is one.
+    and restored. ``resume=True`` continues from the newest checkpoint in ``out_dir/name`` if there is one;
+    ``schedule`` (the recipe's settings, plain values) is stored with it, and a resume under other settings
+    (or another batch size, seed, or -- with a scheduler -- number of steps) raises :class:`ScheduleChanged`
+    naming the folder and the keys. Without a scheduler ``steps`` may grow: the run continues at the same rate.
 
     Randomness: a sample's content and its exploration draws are keyed by the sample itself (its index, through
     :class:`slt.sampling.SequenceSampler` and :class:`slt.policy.ClipRandom`); the global torch RNG, used by
@@ -129,6 +136,7 @@ class Runner:
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         dist: DistContext = DistContext(),
         seed: int = 0,
+        schedule: dict[str, Any] | None = None,
     ) -> None:
         if config.batch_size % dist.world_size:
             raise ValueError(f"batch size {config.batch_size} does not split over {dist.world_size} ranks")
@@ -144,6 +152,9 @@ class Runner:
         self.checkpoints = CheckpointManager(self.folder / "checkpoints", name, keep=config.keep)
         self.history: list[dict[str, float]] = []
         self.step = 0
+        self.schedule = {**(schedule or {}), "batch_size": config.batch_size, "seed": seed}
+        if scheduler is not None:  # a schedule over the run's length: changing the length changes the schedule
+            self.schedule["steps"] = config.steps
 
     def state(self) -> dict[str, Any]:
         return {
@@ -153,6 +164,7 @@ class Runner:
             "step": self.step,
             "rng": rng_state(),
             "history": self.history,
+            "schedule": self.schedule,
         }
 
     def resume(self) -> int:
@@ -162,6 +174,12 @@ class Runner:
         if path is None:
             return 0
         state = load_checkpoint(path)
+        saved = state.get("schedule", self.schedule)  # checkpoints written before schedules were stored
+        changed = sorted(k for k in set(saved) | set(self.schedule) if saved.get(k) != self.schedule.get(k))
+        if changed:
+            differences = ", ".join(f"{k}: {saved.get(k)!r} there, {self.schedule.get(k)!r} now" for k in changed)
+            raise ScheduleChanged(f"{self.folder} holds a run with other settings ({differences}); resuming would "
+                                  f"mix two schedules: use another output folder, or the settings of that run")
         load_state_dict_checked(self.model, state["model"], str(path))
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:

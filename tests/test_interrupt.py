@@ -71,3 +71,18 @@ def test_start_check_warns_on_untrained_weights_only(caplog):
         assert check_start({"greedy_miou": 0.3, "static_miou": 0.4}, "TRAIN.PRETRAINED")  # worse than standing still
         assert not check_start({"greedy_miou": 0.62, "static_miou": 0.2}, "TRAIN.PRETRAINED")
     assert len(caplog.records) == 2 and "TRAIN.PRETRAINED" in caplog.records[0].getMessage()
+
+
+def test_a_changed_schedule_in_an_existing_folder_is_refused_naming_folder_and_keys(dataset, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "slt.cli", "train", "--stage", "slt", "--data", str(dataset), "--out",
+               str(tmp_path), "--batch-size", "2", "--frames", "4", "--no-tensorboard", "--no-progress"]
+    first = subprocess.run(command + ["--steps", "1"], env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    longer = subprocess.run(command + ["--steps", "2"], env=env, capture_output=True, text=True, timeout=300)
+    assert longer.returncode == 0, longer.stderr  # no scheduler: a run may grow at the same rate
+    changed = subprocess.run(command + ["--steps", "3", "--lr", "0.001"], env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert changed.returncode == 1
+    assert str(tmp_path / "slt") in changed.stderr and "lr: 0.0001 there, 0.001 now" in changed.stderr
+    assert "Traceback" not in changed.stderr

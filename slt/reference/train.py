@@ -6,7 +6,7 @@ like PyTracking settings files: data -> sampler -> network -> actor -> optimizer
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -93,6 +93,11 @@ def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.
     return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
+def _schedule(recipe: FLTRecipe | SLTRecipe) -> dict[str, Any]:
+    """The recipe's settings a resumed run must share (all but the number of steps, which may grow)."""
+    return {k: v for k, v in asdict(recipe).items() if k != "steps"}
+
+
 def _run_config(steps: int, batch_size: int, opts: RunOptions) -> RunConfig:
     return RunConfig(steps=steps, batch_size=batch_size, checkpoint_every=opts.checkpoint_every,
                      checkpoint_minutes=opts.checkpoint_minutes, log_every=opts.log_every, keep=opts.keep,
@@ -108,7 +113,7 @@ def run_flt(
     actor = FLTActor(model, config=recipe.flt)
     optimizer = _optimizer(model, recipe.lr, recipe.weight_decay)
     runner = Runner(name, opts.out_dir, model, optimizer, _run_config(recipe.steps, recipe.batch_size, opts),
-                    dist=opts.dist, seed=opts.seed)
+                    dist=opts.dist, seed=opts.seed, schedule=_schedule(recipe))
 
     def step(batch: dict[str, list[Any]]) -> dict[str, float]:
         model.train()
@@ -142,7 +147,7 @@ def run_slt(
     actor = ReferenceSLTActor(model, recipe.tracker, slt_weight=recipe.slt_weight, box_weight=recipe.box_weight)
     optimizer = _optimizer(model, recipe.lr, recipe.weight_decay)
     runner = Runner(name, opts.out_dir, model, optimizer, _run_config(recipe.steps, recipe.num_seq, opts),
-                    dist=opts.dist, seed=opts.seed)
+                    dist=opts.dist, seed=opts.seed, schedule=_schedule(recipe))
 
     def step(batch: dict[str, list[Any]]) -> dict[str, float]:
         model.eval()
