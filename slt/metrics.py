@@ -20,8 +20,10 @@ inputs (``tests/test_protocols.py``; host tests in ``tests/test_protocol_hosts.p
   normalised-precision curves are averaged over videos; AUC = mean of the averaged success curve. Equal to
   PyTracking's ``extract_results`` + ``plot_results`` (visionml/pytracking 7eb9e74) and PySOT's ``OPEBenchmark``
   (STVIR/pysot d04028f8e18c) with LaSOT's absent flags.
-* ``'otb'``: as ``'lasot'`` but visibility flags are ignored (OTB has none; frames with invalid ground truth still
-  fail). Equal to PyTracking's and PySOT's OTB evaluation.
+* ``'otb'``: as ``'lasot'`` but visibility flags are ignored (OTB has none). Frames with invalid ground truth (OTB
+  has none either) fail in success and precision and, as in PyTracking, count as normalised-precision successes.
+  Equal to PyTracking's ``extract_results`` for OTB; PySOT's ``OPEBenchmark`` agrees on AUC, and on precision too
+  where every ground-truth box is valid (it counts invalid-ground-truth frames as precision successes).
 * ``'got10k'``: frame 0 excluded, only visible frames scored (GOT-10k's ``cover > 0``), IoUs pooled over all frames
   of all videos; AO, SR0.5, SR0.75. Both boxes are first clipped to the image (the got10k toolkit's
   ``rect_iou(..., bound=resolution)``) when the image sizes are given. Equal to got10k 0.1.3's
@@ -32,8 +34,10 @@ inputs (``tests/test_protocols.py``; host tests in ``tests/test_protocol_hosts.p
 Known differences from the references, on inputs the project's trackers do not produce: an invalid *prediction*
 (NaN, zero or negative size) is a failure here (IoU 0, infinite centre error), whereas PyTracking raises on NaN or
 negative sizes and carries the previous box over a zero-size one, and PySOT measures the centre error of a zero-size
-box; PyTracking's ``'otb'`` normalised precision counts frames with invalid ground truth as successes (error -1) and
-PyTracking does not cap IoU at 1. Scalar scores are in percent; curves are fractions in [0, 1].
+box. PyTracking does not cap IoU at 1 (identical non-integer boxes can score above threshold 1.0 there), and
+upstream PyTracking (7eb9e74, not the TransT fork) also treats a ground-truth box with ``x <= 0`` or ``y <= 0`` as
+invalid; here, as in PySOT, a box is valid when ``w > 0`` and ``h > 0`` (and finite). Scalar scores are in percent;
+curves are fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -76,7 +80,8 @@ def clip_to_image(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
     """(..., 4) xywh boxes clipped to the image ``[0, width] x [0, height]`` -> new (..., 4) float64 array.
 
     The got10k toolkit's rule (``rect_iou`` with ``bound``): ``x`` clipped to ``[0, width]``, then ``w`` to
-    ``[0, width - x]``; likewise ``y``/``h``. NaN stays NaN.
+    ``[0, width - x]``; likewise ``y``/``h`` (so a box reaching left of the image is moved right, not cut; one
+    reaching past the right edge is cut). NaN stays NaN.
     """
     boxes = np.array(boxes, dtype=np.float64)
     boxes[..., 0] = np.clip(boxes[..., 0], 0, width)
@@ -253,8 +258,10 @@ def _per_video_curves(videos, use_visibility: bool) -> dict[str, object]:
         ious = np.where(scored, iou_xywh(pred, gt), 0.0)  # IoU 0 fails every threshold, as the toolkits' -1
         succ.append(success_curve(ious))
         prec.append(precision_curve(np.where(scored, center_error(pred, gt), np.inf)))
-        norm.append(precision_curve(np.where(scored, normalized_center_error(pred, gt), np.inf),
-                                    NORM_PRECISION_THRESHOLDS))
+        norm_err = np.where(scored, normalized_center_error(pred, gt), np.inf)
+        if not use_visibility:
+            norm_err[~scored] = -1.0  # PyTracking's OTB rule: no valid ground-truth box -> error -1, a success
+        norm.append(precision_curve(norm_err, NORM_PRECISION_THRESHOLDS))
         per_video_auc.append(curve_auc(succ[-1]))
         frames += len(gt)
     succ_mean, prec_mean, norm_mean = (np.mean(c, axis=0) for c in (succ, prec, norm))
