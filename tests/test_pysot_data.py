@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-yacs_config = pytest.importorskip("yacs.config", reason="yacs is missing: pip install yacs")
+yacs_config = pytest.importorskip("yacs.config", reason="yacs is missing: install the pysot extra (yacs)")
 CN = yacs_config.CfgNode
 
 from slt.data import DataError  # noqa: E402
