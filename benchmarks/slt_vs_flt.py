@@ -49,7 +49,8 @@ ROWS = ("FLT", "SLT", "FLT continued", "SLT reward off")
 
 def evaluate(model: ReferenceSiamRPN, dataset, recipe: SLTRecipe, desc: str) -> float:
     tracker = ReferenceTracker(model.eval(), recipe.tracker)
-    return float(evaluate_dataset(tracker, dataset, batch_size=25, progress=False, desc=desc)["auc"])
+    return float(evaluate_dataset(tracker, dataset, batch_size=25, progress=False, desc=desc,
+                                  protocols=("lasot",))["lasot"]["auc"])
 
 
 def flt_to_plateau(model, train, val, args, opts, slt_recipe) -> tuple[int, list[float], float]:
@@ -120,7 +121,8 @@ def run_seed(seed: int, args: argparse.Namespace, data: dict) -> dict:
 
 
 def report(results: list[dict]) -> tuple[str, bool]:
-    lines = [f"{'seed':>5} {'FLT steps':>9} " + " ".join(f"{r:>15}" for r in ROWS) + f" {'SLT-FLT':>8}"]
+    lines = ["success AUC (percent), LaSOT protocol (per-video curves averaged, frame 0 included)",
+             f"{'seed':>5} {'FLT steps':>9} " + " ".join(f"{r:>15}" for r in ROWS) + f" {'SLT-FLT':>8}"]
     for r in results:
         lines.append(f"{r['seed']:>5} {r['flt_steps']:>9} " + " ".join(f"{r['auc'][k]:>15.1f}" for k in ROWS)
                      + f" {r['auc']['SLT'] - r['auc']['FLT']:>+8.1f}")

@@ -26,19 +26,22 @@ def cxcywh_to_xywh(boxes: Tensor) -> Tensor:
 
 
 def box_iou_xywh(a: Tensor, b: Tensor) -> Tensor:
-    """IoU of ``(..., 4)`` xywh boxes (broadcasting) -> ``(...)``.
+    """IoU of ``(..., 4)`` xywh boxes (broadcasting) -> ``(...)``, in ``[0, 1]``; the project's one IoU formula.
 
-    Boxes with zero or negative area, or with a non-finite coordinate, have IoU 0 with everything
-    (never NaN), so an invisible ground-truth frame scores 0.
+    Continuous boxes: the intersection is ``min(x1 + w1, x2 + w2) - max(x1, x2)`` per axis (PyTracking's
+    ``x + w - 1`` inclusive-pixel form is the same number), union = sum of areas - intersection. The value is
+    capped at 1 (PySOT's toolkit and the got10k toolkit cap too): identical float boxes can round to
+    ``1 + 2e-16``, which would pass a threshold-1.0 success test. Boxes with zero or negative size, or with a
+    non-finite coordinate, and pairs whose union underflows to 0, have IoU 0 with everything (never NaN), so
+    an invisible ground-truth frame scores 0.
     """
     ax1, ay1, aw, ah = a.unbind(-1)
     bx1, by1, bw, bh = b.unbind(-1)
     ix = (torch.minimum(ax1 + aw, bx1 + bw) - torch.maximum(ax1, bx1)).clamp(min=0)
     iy = (torch.minimum(ay1 + ah, by1 + bh) - torch.maximum(ay1, by1)).clamp(min=0)
     inter = ix * iy
-    area_a = aw.clamp(min=0) * ah.clamp(min=0)
-    area_b = bw.clamp(min=0) * bh.clamp(min=0)
-    union = area_a + area_b - inter
+    union = aw.clamp(min=0) * ah.clamp(min=0) + bw.clamp(min=0) * bh.clamp(min=0) - inter
     ok = (aw > 0) & (ah > 0) & (bw > 0) & (bh > 0) & torch.isfinite(a).all(-1) & torch.isfinite(b).all(-1)
+    ok = ok & (union > 0)  # union is 0 for valid boxes too small for their areas (w * h underflows)
     iou = inter / torch.where(ok, union, torch.ones_like(union))
-    return torch.where(ok, iou, torch.zeros_like(iou))
+    return torch.where(ok, iou.clamp(max=1.0), torch.zeros_like(iou))

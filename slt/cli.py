@@ -38,7 +38,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     result = run_demo(DemoOptions(out=args.out, seed=args.seed, device=args.device, quick=args.quick,
                                   progress=not args.no_progress))
-    sys.stdout.write(f"\nHeld-out synthetic videos, one-pass evaluation (percent):\n{result.table()}\n\n")
+    sys.stdout.write(f"\nHeld-out synthetic videos, one-pass evaluation (percent; protocols named above the "
+                     f"table):\n{result.table()}\n\n")
     for name, path in result.files.items():
         sys.stdout.write(f"{name:>16}: {path}\n")
     return 0

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 METRICS = (("auc", "AUC"), ("precision", "Prec@20"), ("norm_precision", "NormPrec"), ("ao", "AO"),
            ("sr50", "SR0.5"), ("sr75", "SR0.75"))
+PROTOCOL_OF = {"auc": "lasot", "precision": "lasot", "norm_precision": "lasot", "ao": "got10k", "sr50": "got10k",
+               "sr75": "got10k"}
+"""Protocol (:data:`slt.metrics.PROTOCOLS`) each demo metric is computed under."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,8 @@ class DemoResult:
 
     def table(self) -> str:
         header = f"{'model':<6}" + "".join(f"{label:>10}" for _, label in METRICS)
-        rows = [header, "-" * len(header)]
+        rows = ["AUC, Prec@20, NormPrec: LaSOT protocol; AO, SR0.5, SR0.75: GOT-10k protocol", header,
+                "-" * len(header)]
         for name, values in self.metrics.items():
             rows.append(f"{name:<6}" + "".join(f"{values[key]:>10.1f}" for key, _ in METRICS))
         flt, slt = self.metrics.get("FLT"), self.metrics.get("SLT")
@@ -188,8 +192,8 @@ def run_demo(options: DemoOptions) -> DemoResult:
     for name, net in (("FLT", flt_model), ("SLT", slt_model)):
         tracker = ReferenceTracker(net, plan.slt.tracker)
         result = evaluate_dataset(tracker, test_set, batch_size=plan.eval_batch, progress=options.progress,
-                                  desc=f"evaluate {name}")
-        metrics[name] = {key: float(result[key]) for key, _ in METRICS}
+                                  desc=f"evaluate {name}", protocols=("lasot", "got10k"))
+        metrics[name] = {key: float(result[PROTOCOL_OF[key]][key]) for key, _ in METRICS}
         ious[name] = _frame_ious(result, test_set)
     files = {
         "success_plot": success_plot(ious, out / "success_plot.png",
@@ -215,7 +219,7 @@ def _data_name(split: str, spec: DataSpec) -> str:
 
 
 def _frame_ious(result: dict[str, Any], dataset: Got10k) -> np.ndarray:
-    """IoUs of every evaluated frame (frame 0 and invisible frames excluded, as the metrics do)."""
+    """IoUs of the visible frames after frame 0, pooled (the ``'pooled'`` protocol's frames), for the plot."""
     values = []
     for seq, pred in enumerate(result["predictions"]):
         info = dataset.get_sequence_info(seq)

@@ -2,8 +2,9 @@
 
 Videos are tracked in lock-step batches with ``batch_track(..., "argmax")`` (the greedy rows, i.e. the
 test-time tracker's decisions) to use the CPU's vector units; a video shorter than the longest of its batch
-repeats its last frame and those extra results are dropped. Metrics: :func:`slt.metrics.evaluate_ope`
-(frame 0, the initialisation, is excluded).
+repeats its last frame and those extra results are dropped. Scores: :func:`slt.metrics.evaluate_ope` under each
+protocol asked for (``'lasot'`` by default: per-video success curves averaged, frame 0 included, invisible frames
+failures, comparable with published LaSOT tables; see :data:`slt.metrics.PROTOCOLS`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from slt.metrics import evaluate_ope
+from slt.metrics import PROTOCOLS, evaluate_ope
 from slt.rollout import BatchTracker
 
 
@@ -47,14 +48,18 @@ def evaluate_dataset(
     batch_size: int = 16,
     progress: bool = True,
     desc: str = "evaluate",
+    protocols: Sequence[str] = ("lasot",),
 ) -> dict[str, Any]:
-    """OPE of ``tracker`` on the first ``max_videos`` sequences of ``dataset``.
+    """OPE of ``tracker`` on the first ``max_videos`` sequences of ``dataset``, scored under each of ``protocols``.
 
-    Returns :func:`slt.metrics.evaluate_ope`'s dict plus ``predictions`` (per video ``(T, 4)`` xywh) and
-    ``names``.
+    Returns ``{protocol: evaluate_ope(..., protocol=protocol)}`` for each protocol, plus ``predictions`` (per video
+    ``(T, 4)`` xywh) and ``names``. ``'got10k'`` clips boxes to each video's image size (its first frame's).
     """
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown or not protocols:
+        raise ValueError(f"evaluate_dataset: protocols {list(protocols)}; expected some of {PROTOCOLS}")
     count = dataset.get_num_sequences() if max_videos is None else min(max_videos, dataset.get_num_sequences())
-    predictions, gts, visibles, names = [], [], [], []
+    predictions, gts, visibles, names, sizes = [], [], [], [], []
     bar = tqdm(total=count, desc=desc, disable=not progress, dynamic_ncols=True)
     for start in range(0, count, batch_size):
         videos = []
@@ -65,10 +70,12 @@ def evaluate_dataset(
             videos.append((np.stack(frames), gt[0]))
             gts.append(gt)
             visibles.append(info["visible"].numpy())
+            sizes.append((frames[0].shape[1], frames[0].shape[0]))
             names.append(dataset.get_sequence_name(seq))
         predictions.extend(track_videos(tracker, videos))
         bar.update(len(videos))
     bar.close()
-    result = evaluate_ope(predictions, gts, visibles)
+    result: dict[str, Any] = {protocol: evaluate_ope(predictions, gts, visibles, protocol=protocol, image_sizes=sizes)
+                              for protocol in protocols}
     result.update(predictions=predictions, names=names)
     return result

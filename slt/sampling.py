@@ -19,6 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from slt.data.splits import check_training_split
+
 logger = logging.getLogger(__name__)
 
 FRAME_SAMPLE_MODES = ("sequential", "random_interval")
@@ -159,6 +161,9 @@ class SequenceSampler(torch.utils.data.Dataset):
             ``TEMPLATE_GAP: -1``: the video's first visible frame; the clip starts anywhere).
         channel_order: ``"rgb"`` (what :mod:`slt.data` readers and PyTracking give) or ``"bgr"`` (PySOT's
             networks); images are flipped once here, in the data loader.
+        allow_eval_splits: names (``get_name()``) of datasets allowed to hold sequences of an official evaluation
+            split (LaSOT/TrackingNet test, GOT-10k val/test); any other such dataset is refused with a ValueError
+            naming it and the split (:func:`slt.data.splits.check_training_split`).
 
     A sample is a dict: ``template_images`` (H, W, 3) uint8 (RGB or BGR, see ``channel_order``), ``template_annos`` (4,) xywh float32,
     ``search_images`` (T, H, W, 3) uint8, ``search_annos`` (T, 4) xywh, ``search_visible`` (T,) bool,
@@ -182,6 +187,7 @@ class SequenceSampler(torch.utils.data.Dataset):
         max_tries: int = 100,
         template_mode: str = "near",
         channel_order: str = "rgb",
+        allow_eval_splits: Sequence[str] = (),
     ) -> None:
         if template_mode not in TEMPLATE_MODES:
             raise ValueError(f"unknown template_mode {template_mode!r}; expected one of {TEMPLATE_MODES}")
@@ -189,6 +195,10 @@ class SequenceSampler(torch.utils.data.Dataset):
             raise ValueError(f"unknown channel_order {channel_order!r}; expected one of {CHANNEL_ORDERS}")
         if not datasets:
             raise ValueError("SequenceSampler needs at least one dataset")
+        for dataset in datasets:
+            name = dataset.get_name()
+            check_training_split(dataset, allowed=name in allow_eval_splits,
+                                 allow_key=f"SequenceSampler(allow_eval_splits=[{name!r}])")
         if frame_sample_mode not in FRAME_SAMPLE_MODES:
             raise ValueError(f"unknown frame_sample_mode {frame_sample_mode!r}; expected one of {FRAME_SAMPLE_MODES}")
         if p_datasets is None and not any(len(d) for d in datasets):

@@ -9,49 +9,60 @@ that no code reads (``TRAIN.REWARD_WEIGHT``, ``DATASET.PERTURB``, the SiamAttn `
 Note that PySOT creates ``DATASET`` with ``new_allowed=True``, so a misspelt key *directly* under ``DATASET`` is
 accepted by yacs; ``DATASET.SEQUENCE`` and every other node registered here reject unknown keys.
 
-=================================  =====================  ==========================================================
-key                                default                meaning
-=================================  =====================  ==========================================================
-ADJUST.LR                          1.0                    neck learning rate, times TRAIN.BASE_LR (0: neck frozen)
-RPN.LR                             1.0                    RPN head learning rate, times TRAIN.BASE_LR (0: frozen)
-TRAIN.NUM_SEQ                      1                      N, clips per optimizer step
-TRAIN.NUM_FRAMES                   100                    T, frames per clip including the init frame
-TRAIN.TEMPLATE_GAP                 100                    largest gap template -> first clip frame (-1: template is
-                                                          the first clip frame; see slt_pysot.dataset)
-TRAIN.OPTIM                        'sgd'                  'sgd' (momentum TRAIN.MOMENTUM) or 'adam'
-TRAIN.TEMP                         1.0                    policy temperature (paper: 8)
-TRAIN.SIG_EPS                      0.01                   epsilon of the stable inverse sigmoid
-TRAIN.NO_NEG_LOGIT                 False                  score = sigmoid(l_pos) instead of sigmoid(l_pos - l_neg),
-                                                          in exploration and in the loss alike
-TRAIN.RL_TRAIN_LOC                 True                   add LOC_WEIGHT * anchor L1 loss on the explored crops
-TRAIN.RL_TRAIN_BACKBONE            False                  train BACKBONE.TRAIN_LAYERS (lr BACKBONE.LAYERS_LR)
-DATASET.SEQUENCE.SAMPLE_MODE       'sequential'           'sequential' or 'random_interval'
-DATASET.SEQUENCE.SAMPLE_PROB       1.0                    probability of a random-interval clip in that mode
-DATASET.SEQUENCE.MAX_INTERVAL      1                      largest step (visible frames) of random-interval clips
-SLT.ENABLED                        False                  tools/train.py hands over to slt_pysot.train when True
-SLT.NAME                           'slt'                  run name: checkpoints in TRAIN.SNAPSHOT_DIR/NAME/
-SLT.CHUNK_SIZE                     64                     samples per backward pass (<= 0: all at once)
-SLT.CHUNK_NORM                     'mean'                 'mean' (gradient of the batch mean, PySOT) or 'sum'
-SLT.REWARD                         'mean_iou'             return of a trajectory (slt.scst.RETURNS)
-SLT.BASELINE                       'greedy'               baseline (slt.scst.BASELINES); 'greedy' is SCST
-SLT.CROP                           'torch'                exploration crops: 'torch' (batched grid_sample) or
-                                                          'host' (PySOT's get_subwindow, bit-exact, slower)
-SLT.DEVICE                         ''                     torch device; '' = cuda if CUDA and available, else cpu
-SLT.KEEP_CHECKPOINTS               3                      resumable checkpoints kept (newest first)
-SLT.DATASET.NAMES                  ['GOT10K', 'LASOT',    dataset nodes used; each node's name fixes its raw layout
-                                   'TRACKINGNET']         (read by slt.data, no JSON preprocessing)
-SLT.DATASET.GOT10K.ROOT            ''                     raw GOT-10k train folder (the one with list.txt)
-SLT.DATASET.GOT10K.SPLIT           ''                     optional split file of sequence indices ('': all)
-SLT.DATASET.GOT10K.PROB            1.0                    relative sampling weight
-SLT.DATASET.LASOT.ROOT             ''                     raw LaSOT folder (the one with the class folders)
-SLT.DATASET.LASOT.SPLIT            ''                     optional split file of sequence names ('': all)
-SLT.DATASET.LASOT.PROB             1.0                    relative sampling weight
-SLT.DATASET.TRACKINGNET.ROOT       ''                     raw TrackingNet folder (the one with TRAIN_<i>)
-SLT.DATASET.TRACKINGNET.SETS       []                     TRAIN_<i> chunks to use ([]: every chunk present)
-SLT.DATASET.TRACKINGNET.PROB       1.0                    relative sampling weight
-=================================  =====================  ==========================================================
+=========================================  ===============  ==========================================================
+key                                        default          meaning
+=========================================  ===============  ==========================================================
+ADJUST.LR                                  1.0              neck learning rate, times TRAIN.BASE_LR (0: neck frozen)
+RPN.LR                                     1.0              RPN head learning rate, times TRAIN.BASE_LR (0: frozen)
+TRAIN.NUM_SEQ                              1                N, clips per optimizer step
+TRAIN.NUM_FRAMES                           100              T, frames per clip including the init frame
+TRAIN.TEMPLATE_GAP                         100              largest gap template -> first clip frame (-1: template is
+                                                            the first clip frame; see slt_pysot.dataset)
+TRAIN.OPTIM                                'sgd'            'sgd' (momentum TRAIN.MOMENTUM) or 'adam'
+TRAIN.TEMP                                 1.0              policy temperature (paper: 8)
+TRAIN.SIG_EPS                              0.01             epsilon of the stable inverse sigmoid
+TRAIN.NO_NEG_LOGIT                         False            score = sigmoid(l_pos) instead of sigmoid(l_pos - l_neg),
+                                                            in exploration and in the loss alike
+TRAIN.RL_TRAIN_LOC                         True             add LOC_WEIGHT * anchor L1 loss on the explored crops
+TRAIN.RL_TRAIN_BACKBONE                    False            train BACKBONE.TRAIN_LAYERS (lr BACKBONE.LAYERS_LR)
+DATASET.SEQUENCE.SAMPLE_MODE               'sequential'     'sequential' or 'random_interval'
+DATASET.SEQUENCE.SAMPLE_PROB               1.0              probability of a random-interval clip in that mode
+DATASET.SEQUENCE.MAX_INTERVAL              1                largest step (visible frames) of random-interval clips
+SLT.ENABLED                                False            tools/train.py hands over to slt_pysot.train when True
+SLT.NAME                                   'slt'            run name: checkpoints in TRAIN.SNAPSHOT_DIR/NAME/
+SLT.CHUNK_SIZE                             64               samples per backward pass (<= 0: all at once)
+SLT.CHUNK_NORM                             'mean'           'mean' (gradient of the batch mean, PySOT) or 'sum'
+SLT.REWARD                                 'mean_iou'       return of a trajectory (slt.scst.RETURNS)
+SLT.BASELINE                               'greedy'         baseline (slt.scst.BASELINES); 'greedy' is SCST
+SLT.CROP                                   'torch'          exploration crops: 'torch' (batched grid_sample) or
+                                                            'host' (PySOT's get_subwindow, bit-exact, slower)
+SLT.DEVICE                                 ''               torch device; '' = cuda if CUDA and available, else cpu
+SLT.KEEP_CHECKPOINTS                       3                resumable checkpoints kept (newest first)
+SLT.DATASET.NAMES                          ['GOT10K',       dataset nodes used; each node's name fixes its raw layout
+                                           'LASOT',         (read by slt.data, no JSON preprocessing)
+                                           'TRACKINGNET']
+SLT.DATASET.MIX                            'videos'         how datasets are mixed: 'videos' (in proportion to their
+                                                            numbers of videos, as the official PySOT sampler) or
+                                                            'prob' (in proportion to each PROB)
+SLT.DATASET.GOT10K.ROOT                    ''               raw GOT-10k train folder (the one with list.txt)
+SLT.DATASET.GOT10K.SPLIT                   ''               optional split file of sequence indices ('': all)
+SLT.DATASET.GOT10K.PROB                    1.0              relative sampling weight (MIX 'prob' only)
+SLT.DATASET.GOT10K.ALLOW_EVAL_SPLIT        False            True: allow val/test sequences (refused otherwise)
+SLT.DATASET.LASOT.ROOT                     ''               raw LaSOT folder (the one with the class folders)
+SLT.DATASET.LASOT.SPLIT                    'train'          'train' (the official 1120 videos), 'test' (280), a
+                                                            split file of sequence names, or '' (every sequence)
+SLT.DATASET.LASOT.PROB                     1.0              relative sampling weight (MIX 'prob' only)
+SLT.DATASET.LASOT.ALLOW_EVAL_SPLIT         False            True: allow test sequences (refused otherwise)
+SLT.DATASET.TRACKINGNET.ROOT               ''               raw TrackingNet folder (the one with TRAIN_<i>)
+SLT.DATASET.TRACKINGNET.SETS               [6, ..., 11]     chunks to use (0..11: TRAIN_<i>, 'TEST'; []: every
+                                                            TRAIN_<i> present); the official recipe's TRAIN_6..11
+SLT.DATASET.TRACKINGNET.PROB               1.0              relative sampling weight (MIX 'prob' only)
+SLT.DATASET.TRACKINGNET.ALLOW_EVAL_SPLIT   False            True: allow the TEST chunk (refused otherwise)
+=========================================  ===============  ==========================================================
 
-Relative dataset roots are resolved against the working directory. PySOT keys that SLT reads as they are:
+Relative dataset roots are resolved against the working directory. Official splits: :mod:`slt.data.splits`; a
+dataset holding evaluation sequences (LaSOT test, GOT-10k val/test, TrackingNet TEST) is refused for training
+unless its ``ALLOW_EVAL_SPLIT`` is True. PySOT keys that SLT reads as they are:
 ``TRAIN.{EPOCH, BASE_LR, WEIGHT_DECAY, MOMENTUM, GRAD_CLIP, CLS_WEIGHT, LOC_WEIGHT, PRETRAINED, SNAPSHOT_DIR,
 NUM_WORKERS, PRINT_FREQ, LR, LR_WARMUP, SEARCH_SIZE, OUTPUT_SIZE}``, ``BACKBONE.{TRAIN_LAYERS, LAYERS_LR}``,
 ``DATASET.VIDEOS_PER_EPOCH``, ``TRACK.*``, ``CUDA``.
@@ -89,15 +100,19 @@ SLT_KEYS: tuple[tuple[str, Any], ...] = (
     ("SLT.DEVICE", ""),
     ("SLT.KEEP_CHECKPOINTS", 3),
     ("SLT.DATASET.NAMES", ["GOT10K", "LASOT", "TRACKINGNET"]),
+    ("SLT.DATASET.MIX", "videos"),
     ("SLT.DATASET.GOT10K.ROOT", ""),
     ("SLT.DATASET.GOT10K.SPLIT", ""),
     ("SLT.DATASET.GOT10K.PROB", 1.0),
+    ("SLT.DATASET.GOT10K.ALLOW_EVAL_SPLIT", False),
     ("SLT.DATASET.LASOT.ROOT", ""),
-    ("SLT.DATASET.LASOT.SPLIT", ""),
+    ("SLT.DATASET.LASOT.SPLIT", "train"),
     ("SLT.DATASET.LASOT.PROB", 1.0),
+    ("SLT.DATASET.LASOT.ALLOW_EVAL_SPLIT", False),
     ("SLT.DATASET.TRACKINGNET.ROOT", ""),
-    ("SLT.DATASET.TRACKINGNET.SETS", []),
+    ("SLT.DATASET.TRACKINGNET.SETS", [6, 7, 8, 9, 10, 11]),
     ("SLT.DATASET.TRACKINGNET.PROB", 1.0),
+    ("SLT.DATASET.TRACKINGNET.ALLOW_EVAL_SPLIT", False),
 )
 """Every key :func:`register_slt_cfg` adds, with its default (documented in the module docstring)."""
 

@@ -6,11 +6,12 @@
 :mod:`slt.data` readers give) to BGR (what PySOT's networks were trained on). Boxes stay xywh pixels, 0-based
 top-left.
 
-Differences from the official PySOT sampler (SLT_REFERENCE 1.2): datasets are mixed by ``PROB`` per dataset
-(the official mixes in proportion to the number of videos: set ``PROB`` to the dataset sizes to reproduce it);
-clips are made of visible frames (the official keeps unannotated frames); ``SAMPLE_MODE: 'uniform_interval'`` is
-not supported. As the official, ``TEMPLATE_GAP: -1`` takes the template from the video's first (visible) frame
-and starts the clip anywhere; a positive gap takes it up to that many frames before the clip.
+As the official PySOT sampler, datasets are mixed in proportion to their numbers of videos (``SLT.DATASET.MIX:
+'videos'``; ``'prob'`` mixes by each ``PROB`` instead), and ``TEMPLATE_GAP: -1`` takes the template from the
+video's first (visible) frame and starts the clip anywhere; a positive gap takes it up to that many frames before
+the clip. A dataset holding evaluation sequences (:mod:`slt.data.splits`) is refused unless its
+``ALLOW_EVAL_SPLIT`` is True. Differences from the official sampler (SLT_REFERENCE 1.2): clips are made of visible
+frames (the official keeps unannotated frames); ``SAMPLE_MODE: 'uniform_interval'`` is not supported.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any, Callable
 
 from yacs.config import CfgNode
 
-from slt.data import Got10k, Lasot, TrackingNet
+from slt.data import DataError, Got10k, Lasot, TrackingNet
+from slt.data.splits import check_training_split
 from slt.sampling import SequenceSampler
 
 READERS: dict[str, Callable[[CfgNode, Path], Any]] = {
@@ -28,15 +30,22 @@ READERS: dict[str, Callable[[CfgNode, Path], Any]] = {
     "LASOT": lambda node, root: Lasot(root, split=node.SPLIT or None),
     "TRACKINGNET": lambda node, root: TrackingNet(root, set_ids=list(node.SETS) or None),
 }
+MIX_MODES = ("videos", "prob")
 """Dataset node name under ``SLT.DATASET`` -> reader of that raw layout."""
 
 
 def build_datasets(cfg: CfgNode) -> tuple[list[Any], list[float]]:
-    """Readers for ``cfg.SLT.DATASET.NAMES`` and their sampling weights.
+    """Readers for ``cfg.SLT.DATASET.NAMES`` and their sampling weights (``SLT.DATASET.MIX``: numbers of videos,
+    or each ``PROB``).
 
     Raises ``ValueError`` for an unknown name or an empty root and ``FileNotFoundError`` for a root that is not
-    a folder, both naming the cfg key (``SLT.DATASET.<NAME>.ROOT``) and the path.
+    a folder, both naming the cfg key (``SLT.DATASET.<NAME>.ROOT``) and the path; a reader's ``DataError``
+    prefixed with ``SLT.DATASET.<NAME>``; ``ValueError`` naming the dataset, its split and
+    ``SLT.DATASET.<NAME>.ALLOW_EVAL_SPLIT`` for evaluation sequences.
     """
+    mix = cfg.SLT.DATASET.MIX
+    if mix not in MIX_MODES:
+        raise ValueError(f"SLT.DATASET.MIX must be one of {MIX_MODES}, got {mix!r}")
     datasets, weights = [], []
     for name in cfg.SLT.DATASET.NAMES:
         if name not in READERS:
@@ -50,8 +59,14 @@ def build_datasets(cfg: CfgNode) -> tuple[list[Any], list[float]]:
         if not root.is_dir():
             raise FileNotFoundError(f"{key} = {str(root)!r} is not a folder (relative roots are resolved against "
                                     f"the working directory {Path.cwd()})")
-        datasets.append(READERS[name](node, root))
-        weights.append(float(node.PROB))
+        try:
+            dataset = READERS[name](node, root)
+        except DataError as error:
+            raise DataError(f"SLT.DATASET.{name}: {error}") from error
+        check_training_split(dataset, allowed=node.ALLOW_EVAL_SPLIT,
+                             allow_key=f"SLT.DATASET.{name}.ALLOW_EVAL_SPLIT: True")
+        datasets.append(dataset)
+        weights.append(float(len(dataset) if mix == "videos" else node.PROB))
     if not datasets:
         raise ValueError("SLT.DATASET.NAMES is empty: name at least one dataset")
     return datasets, weights
@@ -64,6 +79,8 @@ def build_sampler(cfg: CfgNode, samples: int, seed: int) -> SequenceSampler:
     ``MAX_INTERVAL`` -> ``max_interval``, ``TRAIN.TEMPLATE_GAP`` -> ``max_gap``.
     """
     datasets, weights = build_datasets(cfg)
+    allowed = [dataset.get_name() for dataset, name in zip(datasets, cfg.SLT.DATASET.NAMES)
+               if cfg.SLT.DATASET[name].ALLOW_EVAL_SPLIT]
     sequence = cfg.DATASET.SEQUENCE
     if sequence.SAMPLE_MODE not in ("sequential", "random_interval"):
         raise ValueError(f"DATASET.SEQUENCE.SAMPLE_MODE must be 'sequential' or 'random_interval', got "
@@ -73,4 +90,5 @@ def build_sampler(cfg: CfgNode, samples: int, seed: int) -> SequenceSampler:
         max_gap=cfg.TRAIN.TEMPLATE_GAP, frame_sample_mode=sequence.SAMPLE_MODE,
         max_interval=sequence.MAX_INTERVAL, interval_prob=sequence.SAMPLE_PROB, seed=seed,
         template_mode="first_frame" if cfg.TRAIN.TEMPLATE_GAP == -1 else "near", channel_order="bgr",
+        allow_eval_splits=allowed,
     )

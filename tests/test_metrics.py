@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from slt.boxes import box_iou_xywh
 from slt.metrics import (
     OPEResult,
     auc,
@@ -27,6 +29,33 @@ def test_iou_of_known_boxes():
     assert iou_xywh([0, 0, 2, 2], [0, 0, 2, 2]) == 1.0
     assert iou_xywh([0, 0, 2, 2], [2, 0, 2, 2]) == 0.0  # touching edges
     assert iou_xywh([0, 0, 4, 2], [0, 0, 2, 2]) == pytest.approx(0.5)
+
+
+def test_iou_of_identical_float_boxes_is_capped_at_one():
+    # uncapped, these give 1 + 2e-16 and pass the threshold-1.0 success test
+    boxes = np.random.default_rng(0).uniform([0, 0, 1, 1], [500, 500, 300, 300], size=(2000, 4))
+    ious = iou_xywh(boxes, boxes)
+    assert ious.max() == 1.0 and (success_curve(ious)[-1]) == 0.0
+
+
+def test_ground_truth_against_itself_scores_exactly_20_of_21():
+    gt = np.random.default_rng(1).uniform([0, 0, 1, 1], [500, 500, 300, 300], size=(3, 50, 4))
+    for protocol in ("lasot", "otb"):
+        assert evaluate_ope(list(gt), list(gt), protocol=protocol)["auc"] == 100.0 * 20 / 21
+    assert auc(iou_xywh(gt, gt)) == 100.0 * 20 / 21
+
+
+def test_torch_iou_is_the_numpy_iou():
+    rng = np.random.default_rng(2)
+    a, b = rng.uniform(0, 50, size=(2, 300, 4))
+    a[:5, 2] = [0, -1, np.nan, np.inf, 1e-300]
+    b[:5] = a[:5]
+    expected = iou_xywh(a, b)
+    got = box_iou_xywh(torch.as_tensor(a), torch.as_tensor(b)).numpy()
+    np.testing.assert_array_equal(got, expected)
+    assert (expected[:5] == 0).all() and not np.isnan(got).any()
+    got32 = box_iou_xywh(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(a, dtype=torch.float32))
+    assert float(got32.max()) <= 1.0
 
 
 def test_iou_broadcasts():
@@ -109,7 +138,7 @@ def test_evaluate_ope_excludes_first_invalid_and_invisible_frames():
     pred[2] = [100, 100, 10, 10]  # failure, but invisible
     pred[4] = [5, 0, 10, 10]  # IoU 1/3, centre error 5
     visible = np.array([True, True, False, True, True])
-    result = evaluate_ope([pred], [gt], [visible])
+    result = evaluate_ope([pred], [gt], [visible], protocol="pooled")
     assert result["num_frames"] == 2
     expected = OPEResult.from_boxes(pred[[1, 4]], gt[[1, 4]])
     assert result["auc"] == pytest.approx(expected.auc)
@@ -121,17 +150,19 @@ def test_evaluate_ope_excludes_first_invalid_and_invisible_frames():
 def test_evaluate_ope_pools_frames_over_videos():
     gt_a, gt_b = np.tile([0, 0, 10, 10], (4, 1)).astype(float), np.tile([0, 0, 10, 10], (2, 1)).astype(float)
     miss_b = gt_b + [[0, 0, 0, 0], [50, 50, 0, 0]]
-    result = evaluate_ope([gt_a, miss_b], [gt_a, gt_b])
+    result = evaluate_ope([gt_a, miss_b], [gt_a, gt_b], protocol="pooled")
     assert result["num_frames"] == 4
     assert result["sr50"] == pytest.approx(75.0)  # 3 perfect frames of 4 pooled, not the mean of 100 and 0
     assert result["per_video_auc"] == [pytest.approx(PERFECT_AUC), 0.0]
-    nan_video = evaluate_ope([gt_a, gt_a[:1]], [gt_a, gt_a[:1]])["per_video_auc"]
+    nan_video = evaluate_ope([gt_a, gt_a[:1]], [gt_a, gt_a[:1]], protocol="pooled")["per_video_auc"]
     assert np.isnan(nan_video[1])
 
 
 def test_evaluate_ope_rejects_mismatched_inputs():
     gt = np.zeros((3, 4))
     with pytest.raises(ValueError, match="video 0"):
-        evaluate_ope([np.zeros((2, 4))], [gt])
+        evaluate_ope([np.zeros((2, 4))], [gt], protocol="lasot")
     with pytest.raises(ValueError, match="predicted videos"):
-        evaluate_ope([gt, gt], [gt])
+        evaluate_ope([gt, gt], [gt], protocol="lasot")
+    with pytest.raises(ValueError, match="unknown protocol 'vot'"):
+        evaluate_ope([gt], [gt], protocol="vot")

@@ -5,6 +5,8 @@ Layout: ``root/list.txt`` (one sequence folder a line; without it the sorted sub
 line), ``cover.label`` (0..8 a line: visible eighths), ``meta_info.ini`` (``[METAINFO]`` then ``key: value`` lines).
 Visible = valid & ~absence & (cover > 0), PyTracking's definition; without the label files, visible = valid.
 The test split (one ground-truth line per sequence) is not readable here: its line count does not match the frames.
+The official split of each sequence follows from its folder name (``GOT-10k_Train_*``, ``GOT-10k_Val_*``,
+``GOT-10k_Test_*``; :func:`slt.data.splits.sequence_split`); training samplers refuse val and test sequences.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 Layout: ``root/<class>/<class>-<k>/img/00000001.jpg ...``, ``groundtruth.txt`` (``x,y,w,h`` a line, pixels, 0-based
 top-left), ``full_occlusion.txt`` and ``out_of_view.txt`` (ONE line of comma-separated 0/1, one value per frame),
 ``nlp.txt`` (a sentence, not read). Visible = valid & ~full_occlusion & ~out_of_view; class = the class folder.
+The official splits (``split='train'``: 1120 videos, ``'test'``: 280) come from :mod:`slt.data.splits`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from slt.data.base import DataError, SequenceDataset, read_boxes, read_int_row, read_split_file
+from slt.data.splits import lasot_split_names
+
+OFFICIAL_SPLITS = ("train", "test")
 
 
 class Lasot(SequenceDataset):
@@ -24,8 +28,10 @@ class Lasot(SequenceDataset):
         root: dataset folder.
         vid_ids: keep only the sequences ``<class>-<k>`` with ``k`` in ``vid_ids``, over all classes (sequences that
             do not exist are skipped). Default: every sequence found.
-        split: None, or the path of a split file listing sequence names ``<class>-<k>``, one a line (the format of
-            PyTracking's ``ltr/data_specs/lasot_train_split.txt``); exclusive with ``vid_ids``.
+        split: None; ``'train'`` or ``'test'``, LaSOT's official split (:func:`slt.data.splits.lasot_split_names`);
+            or the path of a split file listing sequence names ``<class>-<k>``, one a line (the format of
+            PyTracking's ``ltr/data_specs/lasot_train_split.txt``); exclusive with ``vid_ids``. Every listed
+            sequence must exist under ``root``.
     """
 
     def __init__(
@@ -39,10 +45,11 @@ class Lasot(SequenceDataset):
         if split is not None:
             if vid_ids is not None:
                 raise ValueError("Lasot: set split or vid_ids, not both")
-            names = read_split_file(split)
+            names = lasot_split_names(split) if split in OFFICIAL_SPLITS else read_split_file(split)
             missing = sorted(set(names) - set(found))
             if missing:
-                raise DataError(f"{split}: sequences not found under {self.root}: {missing[:5]}")
+                raise DataError(f"LaSOT split {split}: {len(missing)} sequences not found under {self.root}: "
+                                f"{missing[:5]}")
         elif vid_ids is not None:
             wanted = {int(v) for v in vid_ids}
             names = [name for name in found if int(name.rsplit("-", 1)[1]) in wanted]
