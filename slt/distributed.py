@@ -51,7 +51,13 @@ def init_from_env(device: str | torch.device = "cpu") -> DistContext:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        # torchrun keeps its store across the restarts of a failed group (--max-restarts): without a prefix per
+        # attempt the restarted ranks read each other's addresses from the dead attempt and never connect.
+        store, rank, world_size = next(dist.rendezvous("env://"))
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group(backend=backend, store=dist.PrefixStore(f"slt/attempt{attempt}", store), rank=rank,
+                                world_size=world_size)
     logger.info("rank %d of %d on %s", rank, world_size, device)
     return DistContext(rank=rank, world_size=world_size, device=device)
 
