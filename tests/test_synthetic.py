@@ -1,7 +1,6 @@
 """Synthetic videos: determinism, the hazards they claim, and consistent annotations."""
 
 import dataclasses
-import time
 
 import numpy as np
 import pytest
@@ -100,17 +99,11 @@ def test_target_texture_stays_consistent(small_config):
     assert np.abs(patch(0) - patch(small_config.num_frames - 1)).max() < 30
 
 
-def test_default_video_is_fast():
-    config = SyntheticConfig()
-    generate_video(0, config)
-    best = min(_timed(lambda: generate_video(1, config)) for _ in range(3))
-    assert best < 0.2, f"160x160x100 video took {best:.3f}s"
-
-
-def _timed(fn):
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def test_default_video_has_the_documented_size():
+    """The default config is 100 frames of 160x160 (its generation time is measured by
+    benchmarks/synthetic_speed.py, not asserted here)."""
+    v = generate_video(1, SyntheticConfig())
+    assert v.frames.shape == (100, 160, 160, 3) and v.boxes.shape == (100, 4)
 
 
 def test_video_seeds_combine_dataset_seed_and_index(tmp_path, small_config):
