@@ -137,3 +137,22 @@ def test_an_entry_point_that_is_not_an_adapter_is_refused_naming_it(monkeypatch)
     finally:
         monkeypatch.undo()
         hosts.reload()
+
+
+def test_a_source_checkout_s_pyproject_replaces_stale_installed_entries_of_this_project(monkeypatch):
+    """Installed metadata of slt-track older than the checkout (an entry renamed since) gives way to the
+    checkout's pyproject.toml; another distribution's entry points are kept."""
+    from types import SimpleNamespace
+
+    if hosts._checkout_entry_points() is None:
+        pytest.skip("slt is imported from an installed wheel here, not from a source checkout")
+
+    def entry(name, value, dist):
+        return SimpleNamespace(name=name, value=value, dist=SimpleNamespace(metadata={"Name": dist}))
+
+    stale = entry("pysot", "slt_pysot.old_host:ADAPTER", "slt_track")
+    other = entry("ostrack", "slt_ostrack.host:ADAPTER", "slt-ostrack")
+    monkeypatch.setattr(hosts.metadata, "entry_points", lambda group: [stale, other])
+    found = {ep.name: ep.value for ep in hosts._entry_points()}
+    assert found == {"ostrack": "slt_ostrack.host:ADAPTER", "pysot": "slt_pysot.host:ADAPTER",
+                     "pytracking": "slt_pytracking.host:ADAPTER"}
