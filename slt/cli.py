@@ -124,8 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     vot.add_argument("--layout", choices=("vot", "got10k", "lasot"), default="vot",
                      help="dataset layout; got10k and lasot are converted to VOT under OUT/sequences (default vot)")
     vot_kinds = hosts.vot_kinds()
-    adapter_trackers = ", ".join(f"{name} (host {kind.host}{', needs CONFIG' if kind.takes_config else ''})"
-                                 for name, kind in vot_kinds.items())
+    adapter_trackers = "; ".join(f"{name}: {kind.description} (host {kind.host})" for name, kind in vot_kinds.items())
     vot.add_argument("--tracker", action="append", required=True, metavar="NAME=KIND[:WEIGHTS[:CONFIG]]",
                      help=f"a tracker (repeatable): KIND reference, static, or a registered adapter's kind: "
                           f"{adapter_trackers or 'none'}")

@@ -80,12 +80,11 @@ class HostKind:
     def patch_files(self) -> list[Traversable]:
         """The ``*.patch`` files of :meth:`patch_folder`, in name order; :class:`RegistryError` when there are none."""
         folder = self.patch_folder()
-        found = sorted((p for p in folder.iterdir() if p.name.endswith(".patch")), key=lambda p: p.name) \
-            if folder.is_dir() else []
+        found = [p for p in folder.iterdir() if p.name.endswith(".patch")] if folder.is_dir() else []
         if not found:
             raise RegistryError(f"host kind {self.name!r}: no *.patch files in {folder} (package data of "
                                 f"{self.patches.partition(':')[0]} missing from the install?)")
-        return found
+        return sorted(found, key=lambda p: p.name)
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,8 @@ class VotKind:
 
     ``factory``: ``"module:function"``, ``function(spec: slt.vot.trackers.TrackerSpec) -> Tracker`` (imported when
     a tracker is built, inside the tracker process); ``host``: the :class:`HostKind` whose checkout goes on the
-    tracker process's path; ``takes_config``: whether the spec names a config file (it always names weights).
+    tracker process's path; ``takes_config``: whether the spec names a config file (it always names weights);
+    ``description``: what WEIGHTS (and CONFIG) are, for ``slt vot-workspace --help``.
     """
 
     name: str

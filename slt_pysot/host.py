@@ -23,6 +23,6 @@ PYSOT = HostKind(
 ADAPTER = Adapter(
     name="pysot",
     hosts=(PYSOT,),
-    vot_trackers=(VotKind(name="pysot", factory="slt_pysot.vot_tracker:PysotTracker", host="pysot",
-                          takes_config=True, description="PySOT SiamRPNTracker (WEIGHTS: snapshot, CONFIG: yacs)"),),
+    vot_trackers=(VotKind(name="pysot", factory="slt_pysot.vot_tracker:PysotTracker", host="pysot", takes_config=True,
+                          description="PySOT's stock SiamRPNTracker, WEIGHTS a snapshot, CONFIG its yacs file"),),
 )

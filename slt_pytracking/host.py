@@ -33,5 +33,5 @@ ADAPTER = Adapter(
     name="pytracking",
     hosts=(TRANST, TRDIMP),
     vot_trackers=(VotKind(name="transt", factory="slt_pytracking.vot_tracker:TranstTracker", host="transt",
-                          description="TransT's stock tracker (WEIGHTS: a 'net' checkpoint or state dict)"),),
+                          description="TransT's stock tracker, WEIGHTS a 'net' checkpoint or a state dict"),),
 )
