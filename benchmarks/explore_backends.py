@@ -25,6 +25,8 @@ from slt.rollout import Rollout, explore, gt_in_crop
 from slt.update import UpdateConfig, slt_update
 from slt.boxes import box_iou_xywh
 
+from backend import Backend
+
 
 def synthetic_clips(num_seq: int, num_frames: int, height: int, width: int, seed: int) -> dict[str, list[Any]]:
     """A collated batch of ``num_seq`` synthetic clips of ``num_frames`` frames of ``height x width``."""
@@ -37,32 +39,6 @@ def synthetic_clips(num_seq: int, num_frames: int, height: int, width: int, seed
         "search_annos": [v.boxes for v in videos],
         "key": [(seed, 0, k) for k in range(num_seq)],
     }
-
-
-class Backend:
-    """Interface of a measured tracker; subclasses build the network on ``device``."""
-
-    device: torch.device
-
-    @classmethod
-    def unavailable(cls) -> str | None:
-        """Why this backend cannot run here, or None."""
-        return None
-
-    def explore(self, batch: dict[str, list[Any]]) -> Rollout:
-        raise NotImplementedError
-
-    def floor(self, batch: dict[str, list[Any]]) -> Callable[[], None]:
-        raise NotImplementedError
-
-    def official_explore(self, batch: dict[str, list[Any]]) -> Rollout:
-        raise NotImplementedError
-
-    def step(self, batch: dict[str, list[Any]]) -> None:
-        raise NotImplementedError
-
-    def official_step(self, batch: dict[str, list[Any]]) -> None:
-        raise NotImplementedError
 
 
 class ReferenceBackend(Backend):
@@ -182,6 +158,6 @@ class OfficialStyleExplorer:
 BACKENDS: dict[str, type[Backend]] = {"reference": ReferenceBackend}
 
 if os.environ.get("PYSOT_ROOT") or os.environ.get("TRANST_ROOT"):
-    from host_backends import HOST_BACKENDS  # noqa: E402  (imports this module's Backend)
+    from host_backends import HOST_BACKENDS  # noqa: E402  (imports the host trees: only when named)
 
     BACKENDS.update(HOST_BACKENDS)

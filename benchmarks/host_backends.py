@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from explore_backends import Backend
+from backend import Backend
 from slt import policy
 from slt.boxes import box_iou_xywh
 from slt.data.synthetic import SyntheticConfig, generate_video

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 import slt
-
+from slt import hosts
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -63,12 +63,14 @@ def _patch_host(args: argparse.Namespace) -> int:
 
 
 def _vot_workspace(args: argparse.Namespace) -> int:
-    from slt.vot.workspace import parse_tracker, write_workspace
+    from slt.vot.workspace import parse_host_root, parse_tracker, write_workspace
 
     trackers = dict(parse_tracker(text, args.device) for text in args.tracker)
     if len(trackers) != len(args.tracker):
         raise ValueError("--tracker: the same NAME is given twice")
-    roots = {kind: root for kind, root in (("pysot", args.pysot_root), ("transt", args.transt_root)) if root}
+    roots = dict(parse_host_root(text) for text in args.host_root)
+    if len(roots) != len(args.host_root):
+        raise ValueError("--host-root: the same KIND is given twice")
     out = write_workspace(args.out, args.sequences, trackers, layout=args.layout, host_roots=roots,
                           python=args.python, timeout=args.timeout)
     sys.stdout.write(f"{out}\n")
@@ -105,8 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(run=_demo)
 
+    host_kinds = hosts.host_kinds()
+    listed = ", ".join(f"{name} ({host.description} {host.commit[:7]})" for name, host in host_kinds.items())
     patch = sub.add_parser("patch-host", help="apply, check or revert the patch a host tree needs")
-    patch.add_argument("kind", choices=("pysot", "transt", "trdimp"), help="host tree kind")
+    patch.add_argument("kind", choices=list(host_kinds), metavar="KIND",
+                       help=f"host tree kind, one of the registered adapters' kinds: {listed or 'none'}")
     patch.add_argument("root", type=Path, help="the host checkout")
     mode = patch.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="report; exit 0 only when fully applied")
@@ -119,11 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="dataset folder (VOT, GOT-10k: the one with list.txt; LaSOT: the one with the classes)")
     vot.add_argument("--layout", choices=("vot", "got10k", "lasot"), default="vot",
                      help="dataset layout; got10k and lasot are converted to VOT under OUT/sequences (default vot)")
+    vot_kinds = hosts.vot_kinds()
+    adapter_trackers = "; ".join(f"{name}: {kind.description} (host {kind.host})" for name, kind in vot_kinds.items())
     vot.add_argument("--tracker", action="append", required=True, metavar="NAME=KIND[:WEIGHTS[:CONFIG]]",
-                     help="a tracker: KIND reference, static, pysot (needs CONFIG) or transt (repeatable)")
+                     help=f"a tracker (repeatable): KIND reference, static, or a registered adapter's kind: "
+                          f"{adapter_trackers or 'none'}")
     vot.add_argument("--device", default="cpu", help="torch device of the trackers (default cpu)")
-    vot.add_argument("--pysot-root", type=Path, default=None, help="PySOT checkout (for pysot trackers)")
-    vot.add_argument("--transt-root", type=Path, default=None, help="TransT checkout (for transt trackers)")
+    vot.add_argument("--host-root", action="append", default=[], metavar="KIND=PATH",
+                     help=f"the checkout of host KIND that its trackers import (repeatable; KIND one of "
+                          f"{', '.join(host_kinds) or 'none'})")
     vot.add_argument("--python", default=sys.executable,
                      help="interpreter of the tracker processes (default: this one)")
     vot.add_argument("--timeout", type=int, default=30, help="seconds for start-up and each reply (default 30)")

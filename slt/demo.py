@@ -12,7 +12,7 @@ import copy
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from slt.data.got10k import Got10k
-from slt.data.synthetic import FORMAT_VERSION, SyntheticConfig, write_dataset
+from slt.data.synthetic import SyntheticConfig, is_written_dataset, write_dataset
 from slt.evaluation import evaluate_dataset
 from slt.metrics import iou_xywh
 from slt.plots import success_plot, training_curves
@@ -130,7 +130,7 @@ def synthetic_dataset(folder: Path, spec: DataSpec, progress: bool = True) -> Go
     or truncated file -- the folder is deleted and written again (logged).
     """
     config = SyntheticConfig(height=spec.size, width=spec.size, num_frames=spec.frames)
-    if _cache_is_valid(folder, spec, config):
+    if is_written_dataset(folder, "got10k", spec.videos, spec.frames, spec.seed, config):
         logger.info("reusing synthetic videos in %s", folder)
         return Got10k(folder / "train")
     if folder.exists():
@@ -139,34 +139,6 @@ def synthetic_dataset(folder: Path, spec: DataSpec, progress: bool = True) -> Go
     root = write_dataset(folder, "got10k", num_videos=spec.videos, num_frames=spec.frames, seed=spec.seed,
                          config=config, progress=progress)
     return Got10k(root)
-
-
-def _cache_is_valid(folder: Path, spec: DataSpec, config: SyntheticConfig) -> bool:
-    meta_path = folder / "slt_synthetic.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError):
-        return False
-    expected = {"format_version": FORMAT_VERSION, "layout": "got10k", "num_videos": spec.videos, "num_frames": spec.frames, "seed": spec.seed,
-                "config": json.loads(json.dumps(asdict(config)))}
-    if any(meta.get(key) != value for key, value in expected.items()):
-        return False
-    root = folder / "train"
-    try:
-        names = (root / "list.txt").read_text().split()
-    except OSError:
-        return False
-    if len(names) != spec.videos:
-        return False
-    for name in names:
-        seq = root / name
-        gt = seq / "groundtruth.txt"
-        if not gt.is_file() or len(gt.read_text().splitlines()) != spec.frames:
-            return False
-        if not all((seq / f"{k:08d}.jpg").is_file() and (seq / f"{k:08d}.jpg").stat().st_size > 0
-                   for k in range(1, spec.frames + 1)):
-            return False
-    return True
 
 
 def run_demo(options: DemoOptions) -> DemoResult:

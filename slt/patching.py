@@ -1,9 +1,10 @@
 """``slt patch-host``: apply, check and revert the few lines a host tree needs, idempotently.
 
-Each host kind has a folder ``patches/<kind>/`` of unified diffs (``*.patch``, applied in name order; new files
-are diffs from ``/dev/null``) and a list of marker files that identify such a tree. Diffs are applied with
-``git apply`` (exact context, no fuzz): a tree that does not match is refused before anything changes, and a
-revert restores it byte for byte. The patches live in the source checkout of this project (editable install).
+Host kinds come from the adapter registry (:mod:`slt.hosts`): each has marker files that identify such a tree and a
+patch set of unified diffs (``*.patch``, applied in name order; new files are diffs from ``/dev/null``) that ships
+as package data inside its adapter package, so a wheel install patches a tree as well as a source checkout does.
+Diffs are applied with ``git apply`` (exact context, no fuzz): a tree that does not match is refused before
+anything changes, and a revert restores it byte for byte.
 """
 
 from __future__ import annotations
@@ -11,58 +12,53 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from slt import hosts
+from slt.hosts import HostKind
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 logger = logging.getLogger(__name__)
-
-PATCH_ROOT = Path(__file__).resolve().parent.parent / "patches"
 
 
 class PatchError(RuntimeError):
     """The tree is not a recognised host tree, or a patch does not apply (message says which)."""
 
 
-@dataclass(frozen=True)
-class HostKind:
-    """A host tree kind: files that must exist in it, and its patch folder under ``patches/``."""
-
-    name: str
-    markers: tuple[str, ...]
-    description: str
-
-    @property
-    def folder(self) -> Path:
-        return PATCH_ROOT / self.name
-
-    def patches(self) -> list[Path]:
-        found = sorted(self.folder.glob("*.patch")) if self.folder.is_dir() else []
-        if not found:
-            raise PatchError(f"no patches for {self.name!r} in {self.folder} (slt patch-host needs the source "
-                             f"checkout of this project, installed with 'pip install -e')")
-        return found
+def __getattr__(name: str) -> dict[str, HostKind]:
+    """``HOSTS``: the registered host kinds by name (:func:`slt.hosts.host_kinds`), read when first asked for."""
+    if name == "HOSTS":
+        return hosts.host_kinds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-HOSTS: dict[str, HostKind] = {
-    "pysot": HostKind("pysot", ("pysot/core/config.py", "pysot/models/model_builder.py", "tools/train.py"),
-                      "STVIR/pysot"),
-    "transt": HostKind("transt", ("ltr/run_training.py", "ltr/models/tracking/transt.py",
-                                  "pytracking/tracker/transt/transt.py"), "chenxin-dlut/TransT"),
-    "trdimp": HostKind("trdimp", ("ltr/run_training.py", "ltr/models/tracking/dimpnet.py",
-                                  "pytracking/tracker/trdimp/trdimp.py"), "594422814/TransformerTrack"),
-}
-
-
-def _git_apply(root: Path, patch: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+def _git_apply(root: Path, patch: Traversable, *flags: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(root.resolve().parent)}
-    return subprocess.run(["git", "apply", "--whitespace=nowarn", *flags, str(patch.resolve())], cwd=root,
-                          env=env, capture_output=True, text=True)
+    with resources.as_file(patch) as path:  # a real file for git, also when the package is not a folder on disk
+        return subprocess.run(["git", "apply", "--whitespace=nowarn", *flags, str(Path(path).resolve())], cwd=root,
+                              env=env, capture_output=True, text=True)
+
+
+def _host(kind: str) -> HostKind:
+    try:
+        return hosts.host_kind(kind)
+    except hosts.RegistryError as error:
+        raise PatchError(str(error)) from error
+
+
+def _patches(host: HostKind) -> dict[str, Traversable]:
+    try:
+        return {patch.name: patch for patch in host.patch_files()}
+    except hosts.RegistryError as error:
+        raise PatchError(str(error)) from error
 
 
 def _recognise(kind: str, root: Path) -> HostKind:
-    if kind not in HOSTS:
-        raise PatchError(f"unknown host kind {kind!r}; expected one of {sorted(HOSTS)}")
-    host = HOSTS[kind]
+    host = _host(kind)
     if not root.is_dir():
         raise PatchError(f"{root} is not a folder")
     missing = [m for m in host.markers if not (root / m).is_file()]
@@ -72,18 +68,21 @@ def _recognise(kind: str, root: Path) -> HostKind:
     return host
 
 
-def detect(root: str | os.PathLike[str], kinds: tuple[str, ...] = tuple(HOSTS)) -> str:
-    """The first of ``kinds`` whose marker files all exist in ``root``; :class:`PatchError` when none fits."""
+def detect(root: str | os.PathLike[str], kinds: tuple[str, ...] | None = None) -> str:
+    """The first of ``kinds`` (default: every registered kind) whose marker files all exist in ``root``;
+    :class:`PatchError` when none fits."""
     root = Path(root)
-    for kind in kinds:
-        if all((root / marker).is_file() for marker in HOSTS[kind].markers):
-            return kind
-    names = ", ".join(HOSTS[k].description for k in kinds)
+    candidates = [_host(kind) for kind in kinds] if kinds is not None else list(hosts.host_kinds().values())
+    for host in candidates:
+        if all((root / marker).is_file() for marker in host.markers):
+            return host.name
+    names = ", ".join(host.description for host in candidates)
     raise PatchError(f"{root} is not a checkout of {names}")
 
 
-def require_applied(root: str | os.PathLike[str], kinds: tuple[str, ...] = tuple(HOSTS)) -> str:
-    """Check that ``root`` (a tree of one of ``kinds``) carries every SLT patch; returns its kind.
+def require_applied(root: str | os.PathLike[str], kinds: tuple[str, ...] | None = None) -> str:
+    """Check that ``root`` (a tree of one of ``kinds``, default any registered kind) carries every SLT patch;
+    returns its kind.
 
     Raises :class:`PatchError` naming the ``slt patch-host`` command that fixes the tree when it does not.
     """
@@ -100,7 +99,7 @@ def status(kind: str, root: str | os.PathLike[str]) -> dict[str, str]:
     root = Path(root)
     host = _recognise(kind, root)
     result = {}
-    for patch in host.patches():
+    for patch in _patches(host).values():
         if _git_apply(root, patch, "--check", "--reverse").returncode == 0:
             result[patch.name] = "applied"
         elif _git_apply(root, patch, "--check").returncode == 0:
@@ -115,13 +114,14 @@ def apply(kind: str, root: str | os.PathLike[str]) -> list[str]:
     apply, nothing is changed and :class:`PatchError` names it with git's reason."""
     root = Path(root)
     host = _recognise(kind, root)
+    patches = _patches(host)
     todo = []
     for name, state in status(kind, root).items():
-        patch = host.folder / name
+        patch = patches[name]
         if state == "conflict":
             reason = _git_apply(root, patch, "--check").stderr.strip()
-            raise PatchError(f"{patch} does not apply to {root} (is this {host.description} at a supported "
-                             f"commit?): {reason}; nothing was changed")
+            raise PatchError(f"{name} ({host.patches}) does not apply to {root} (is this {host.description} at "
+                             f"commit {host.commit}?): {reason}; nothing was changed")
         if state == "not applied":
             todo.append(patch)
     for done, patch in enumerate(todo):
@@ -129,7 +129,8 @@ def apply(kind: str, root: str | os.PathLike[str]) -> list[str]:
         if run.returncode != 0:
             for earlier in reversed(todo[:done]):
                 _git_apply(root, earlier, "--reverse")
-            raise PatchError(f"applying {patch} to {root} failed: {run.stderr.strip()}; earlier patches reverted")
+            raise PatchError(f"applying {patch.name} to {root} failed: {run.stderr.strip()}; earlier patches "
+                             f"reverted")
         logger.info("applied %s to %s", patch.name, root)
     return [p.name for p in todo]
 
@@ -143,10 +144,11 @@ def revert(kind: str, root: str | os.PathLike[str]) -> list[str]:
     if conflicts:
         raise PatchError(f"{', '.join(conflicts)} neither apply nor revert cleanly in {root} (edited by hand?); "
                          f"nothing was changed")
-    applied = [host.folder / n for n, s in states.items() if s == "applied"]
+    patches = _patches(host)
+    applied = [patches[n] for n, s in states.items() if s == "applied"]
     for patch in reversed(applied):
         run = _git_apply(root, patch, "--reverse")
         if run.returncode != 0:
-            raise PatchError(f"reverting {patch} in {root} failed: {run.stderr.strip()}")
+            raise PatchError(f"reverting {patch.name} in {root} failed: {run.stderr.strip()}")
         logger.info("reverted %s in %s", patch.name, root)
     return [p.name for p in reversed(applied)]

@@ -1,4 +1,4 @@
-"""The ``slt`` command line: version, make-data, and clear errors for bad input."""
+"""The ``slt`` command line: version, make-data, and clear errors for bad input (host kinds included)."""
 
 import logging
 import subprocess
@@ -53,3 +53,27 @@ def test_resuming_a_run_longer_than_asked_keeps_it_and_says_so(tmp_path, caplog)
     with caplog.at_level(logging.WARNING, logger="slt.runner"):
         assert main([*train, "--steps", "1"]) == 0
     assert "at step 2, past the 1 steps asked for" in caplog.text
+
+
+@pytest.mark.parametrize("roots, message", [
+    (["ostrack=/somewhere"], "unknown host kind 'ostrack' (registered: pysot, transt, trdimp)"),
+    (["pysot"], "--host-root 'pysot': expected KIND=PATH"),
+    (["pysot=/a", "pysot=/b"], "--host-root: the same KIND is given twice"),
+])
+def test_vot_workspace_host_roots_are_checked_against_the_registry(tmp_path, caplog, roots, message):
+    options = [item for root in roots for item in ("--host-root", root)]
+    with caplog.at_level(logging.ERROR):
+        status = main(["vot-workspace", "--out", str(tmp_path / "ws"), "--sequences", str(tmp_path),
+                       "--tracker", "s=static", *options])
+    assert status == 1 and message in caplog.text
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_host_tracker_without_its_host_root_names_the_option(tmp_path, caplog):
+    weights, config = tmp_path / "w.pth", tmp_path / "c.yaml"
+    weights.write_bytes(b"w")
+    config.write_text("{}\n")
+    with caplog.at_level(logging.ERROR):
+        status = main(["vot-workspace", "--out", str(tmp_path / "ws"), "--sequences", str(tmp_path),
+                       "--tracker", f"p=pysot:{weights}:{config}"])
+    assert status == 1 and "tracker p: a pysot tracker needs its pysot checkout: --host-root pysot=PATH" in caplog.text

@@ -1,11 +1,12 @@
-"""slt patch-host: recognise, apply, check and revert idempotently, byte for byte, all or nothing."""
+"""slt patch-host: recognise, apply, check and revert idempotently, byte for byte, all or nothing; host kinds and
+patch sets come from the adapter registry (here a third-party adapter registered through its entry point)."""
 
 import hashlib
-import subprocess
 
 import pytest
 
-from slt import patching
+from adapter_helpers import MARKERS, fake_adapter, host_tree
+from slt import hosts, patching
 from slt.cli import main
 
 
@@ -15,44 +16,30 @@ def snapshot(root):
 
 
 @pytest.fixture
-def fake_host(tmp_path, monkeypatch):
-    """A 'pysot'-kind tree with the marker files and a patch set that edits one file and adds two."""
-    root = tmp_path / "host"
-    for marker in patching.HOSTS["pysot"].markers:
-        (root / marker).parent.mkdir(parents=True, exist_ok=True)
-        (root / marker).write_text("line 1\nline 2\nline 3\n")
-    edited = tmp_path / "edited"
-    subprocess.run(["cp", "-r", str(root), str(edited)], check=True)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(git + ["init", "-q"], cwd=edited, check=True)
-    subprocess.run(git + ["add", "."], cwd=edited, check=True)
-    (edited / "tools/train.py").write_text("line 1\nimport plugin\nline 2\nline 3\n")
-    (edited / "extra/pkg").mkdir(parents=True)
-    (edited / "extra/pkg/__init__.py").write_text("")
-    (edited / "extra/pkg/shim.py").write_text("from plugin import run\n")
-    subprocess.run(git + ["add", "-N", "."], cwd=edited, check=True)
-    diff = subprocess.run(git + ["diff"], cwd=edited, capture_output=True, text=True, check=True).stdout
-    patches = tmp_path / "patches"
-    (patches / "pysot").mkdir(parents=True)
-    (patches / "pysot" / "10-hook.patch").write_text(diff)
-    monkeypatch.setattr(patching, "PATCH_ROOT", patches)
-    return root
+def adapter(tmp_path, monkeypatch):
+    yield from fake_adapter(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def fake_host(adapter, tmp_path):
+    """A 'fakehost'-kind tree with the marker files; its adapter's patch edits one file and adds two."""
+    return host_tree(tmp_path / "host")
 
 
 def test_apply_check_revert_round_trip(fake_host, capsys):
     before = snapshot(fake_host)
-    assert main(["patch-host", "pysot", str(fake_host), "--check"]) == 1
-    assert main(["patch-host", "pysot", str(fake_host)]) == 0
+    assert main(["patch-host", "fakehost", str(fake_host), "--check"]) == 1
+    assert main(["patch-host", "fakehost", str(fake_host)]) == 0
     assert (fake_host / "extra/pkg/shim.py").read_text() == "from plugin import run\n"
     assert "import plugin" in (fake_host / "tools/train.py").read_text()
     patched = snapshot(fake_host)
-    assert main(["patch-host", "pysot", str(fake_host)]) == 0  # idempotent
+    assert main(["patch-host", "fakehost", str(fake_host)]) == 0  # idempotent
     assert snapshot(fake_host) == patched and "already patched" in capsys.readouterr().out
-    assert main(["patch-host", "pysot", str(fake_host), "--check"]) == 0
-    assert main(["patch-host", "pysot", str(fake_host), "--revert"]) == 0
+    assert main(["patch-host", "fakehost", str(fake_host), "--check"]) == 0
+    assert main(["patch-host", "fakehost", str(fake_host), "--revert"]) == 0
     assert snapshot(fake_host) == before
     assert not (fake_host / "extra").exists()
-    assert main(["patch-host", "pysot", str(fake_host), "--revert"]) == 0  # idempotent too
+    assert main(["patch-host", "fakehost", str(fake_host), "--revert"]) == 0  # idempotent too
     assert snapshot(fake_host) == before
 
 
@@ -68,15 +55,38 @@ def test_unrecognised_tree_is_refused_and_unchanged(tmp_path, caplog):
 def test_tree_at_another_version_is_refused_and_unchanged(fake_host, caplog):
     (fake_host / "tools/train.py").write_text("something else entirely\n")
     before = snapshot(fake_host)
-    assert main(["patch-host", "pysot", str(fake_host)]) == 1
-    assert "does not apply" in caplog.text and "10-hook.patch" in caplog.text
+    assert main(["patch-host", "fakehost", str(fake_host)]) == 1
+    assert "does not apply" in caplog.text and "10-hook.patch" in caplog.text and "0123abc" in caplog.text
     assert snapshot(fake_host) == before
 
 
 def test_require_applied_names_the_command_until_the_tree_is_patched(fake_host):
-    with pytest.raises(patching.PatchError, match=f"run: slt patch-host pysot {fake_host}"):
+    with pytest.raises(patching.PatchError, match=f"run: slt patch-host fakehost {fake_host}"):
         patching.require_applied(fake_host)
-    patching.apply("pysot", fake_host)
-    assert patching.require_applied(fake_host) == "pysot"
-    with pytest.raises(patching.PatchError, match="is not a checkout of"):
+    patching.apply("fakehost", fake_host)
+    assert patching.require_applied(fake_host) == "fakehost"
+    with pytest.raises(patching.PatchError, match="is not a checkout of chenxin-dlut/TransT"):
         patching.require_applied(fake_host.parent, ("transt",))
+
+
+def test_patch_host_accepts_exactly_the_registered_kinds(adapter, capsys):
+    kinds = set(hosts.host_kinds())
+    assert kinds == {"fakehost", "pysot", "transt", "trdimp"}
+    with pytest.raises(SystemExit) as exit_:
+        main(["patch-host", "ostrack", "."])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert "invalid choice: 'ostrack'" in error and all(f"'{kind}'" in error for kind in kinds)
+    with pytest.raises(SystemExit):
+        main(["patch-host", "--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    assert "fakehost (someone/fakehost 0123abc)" in usage and "pysot (STVIR/pysot d04028f)" in usage
+
+
+def test_unknown_kind_through_the_api_names_the_registered_ones(tmp_path):
+    with pytest.raises(patching.PatchError, match=r"unknown host kind 'ostrack' \(registered: pysot, transt, trdimp\)"):
+        patching.status("ostrack", tmp_path)
+
+
+def test_markers_of_the_fake_kind_come_from_its_adapter(adapter):
+    assert patching.HOSTS["fakehost"].markers == MARKERS

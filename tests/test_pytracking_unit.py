@@ -12,7 +12,7 @@ import slt_pytracking
 from slt import patching
 
 REPO = Path(__file__).resolve().parent.parent
-PATCHES = REPO / "patches" / "transt"
+PATCHES = REPO / "slt_pytracking" / "patches" / "transt"
 
 
 def added_files(patch: Path) -> dict[str, str]:

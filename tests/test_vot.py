@@ -2,9 +2,9 @@
 
 The workspace holds 2 synthetic VOT sequences of 30 frames (moving target, no distractors, occluders or
 out-of-view episodes) and two trackers: the reference tracker after a short frame-level training on those
-videos, and the static-box baseline. Host trackers (pysot, TransT) run when PYSOT_ROOT / TRANST_ROOT name a
-checkout; PYSOT_PYTHON / TRANST_PYTHON name an interpreter with the host's dependencies, slt and vot-trax
-(default: this one).
+videos, and the static-box baseline. Host trackers (pysot, TransT: kinds the adapters register in slt.hosts) run
+when PYSOT_ROOT / TRANST_ROOT name a checkout (the TransT one is copied and patched); PYSOT_PYTHON / TRANST_PYTHON
+name an interpreter with the host's dependencies, slt and vot-trax (default: this one).
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def test_missing_file_fails_at_start_naming_it(data, checkpoint, tmp_path, missi
     else:
         gone.write_text("{}\n")
         spec = f"lost=pysot:{checkpoint}:{gone}"
-    workspace = make_workspace(tmp_path / "ws", data / "vot", "--tracker", spec, "--pysot-root", str(tmp_path),
+    workspace = make_workspace(tmp_path / "ws", data / "vot", "--tracker", spec, "--host-root", f"pysot={tmp_path}",
                                "--timeout", str(TIMEOUT))
     gone.unlink()
     start = time.monotonic()
@@ -256,8 +256,8 @@ def _run_host_script(python: str, root: Path, script: str) -> None:
 
 
 def _evaluate_host_tracker(sequences: Path, workspace: Path, spec: str, root: Path, python: str, kind: str) -> None:
-    make_workspace(workspace, sequences, "--tracker", spec, "--tracker", "static=static", f"--{kind}-root",
-                   str(root), "--python", python, "--timeout", "120")
+    make_workspace(workspace, sequences, "--tracker", spec, "--tracker", "static=static", "--host-root",
+                   f"{kind}={root}", "--python", python, "--timeout", "120")
     done = run_vot("test", "host", cwd=workspace)
     assert "Test concluded successfuly" in done.stdout + done.stderr, done.stdout + done.stderr
     # random weights fail within the grace period from every anchor, and the toolkit's multistart AR average
@@ -289,18 +289,14 @@ def test_pysot_snapshot_evaluates_in_the_workspace(host_data, tmp_path):
 @pytest.mark.host
 @pytest.mark.slow
 def test_transt_checkpoint_evaluates_in_the_workspace(host_data, tmp_path):
-    from slt.vot.trackers import TRANST_NET
-
-    root, python = _host("TRANST")
+    source, python = _host("TRANST")
+    root = tmp_path / "transt"
+    shutil.copytree(source, root, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+    assert slt_main(["patch-host", "transt", str(root)]) == 0
     weights = tmp_path / "transt.pth"
     _run_host_script(python, root, (
-        "import types, torch\n"
-        "import pytracking.tracker.transt\n"
-        "from ltr.models.backbone.transt_backbone import build_backbone\n"
-        "from ltr.models.neck.featurefusion_network import build_featurefusion_network\n"
-        "from ltr.models.tracking.transt import TransT\n"
-        f"s = types.SimpleNamespace(**{TRANST_NET!r})\n"
+        "import torch\n"
+        "from slt_pytracking.weights import transt_offline\n"
         "torch.manual_seed(0)\n"
-        "net = TransT(build_backbone(s, backbone_pretrained=False), build_featurefusion_network(s), num_classes=1)\n"
-        f"torch.save({{'net': net.state_dict()}}, {str(weights)!r})\n"))
+        f"torch.save({{'net': transt_offline().state_dict()}}, {str(weights)!r})\n"))
     _evaluate_host_tracker(host_data, tmp_path / "ws", f"host=transt:{weights}", root, python, "transt")

@@ -664,6 +664,54 @@ def write_dataset(
     return root
 
 
+def is_written_dataset(
+    out_dir: str | os.PathLike,
+    layout: str,
+    num_videos: int,
+    num_frames: int,
+    seed: int,
+    config: SyntheticConfig | None = None,
+) -> bool:
+    """True when ``out_dir`` holds exactly what :func:`write_dataset` with these arguments writes, complete.
+
+    Checks ``slt_synthetic.json`` (format version and every generation parameter), the number of videos, and per
+    video its ground truth (``num_frames`` lines) and all ``num_frames`` frame files (non-empty). False for a
+    different spec, an interrupted write, or a deleted or truncated file; never raises for a damaged folder.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"is_written_dataset: layout must be one of {LAYOUTS}, got {layout!r}")
+    out_dir = Path(out_dir)
+    cfg = dataclasses.replace(config or SyntheticConfig(), num_frames=num_frames)
+    expected = {"format_version": FORMAT_VERSION, "layout": layout, "num_videos": num_videos,
+                "num_frames": num_frames, "seed": seed, "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
+    try:
+        recorded = json.loads((out_dir / "slt_synthetic.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if any(recorded.get(key) != value for key, value in expected.items()):
+        return False
+    if layout == "lasot":
+        videos = [(folder, folder / "img") for folder in sorted(out_dir.glob("*/*-*")) if folder.is_dir()]
+    else:
+        root = out_dir / "train" if layout == "got10k" else out_dir
+        try:
+            names = (root / "list.txt").read_text().split()
+        except OSError:
+            return False
+        videos = [(root / name, root / name if layout == "got10k" else root / name / "color") for name in names]
+    if len(videos) != num_videos:
+        return False
+    for folder, frames in videos:
+        truth = folder / "groundtruth.txt"
+        if not truth.is_file() or len(truth.read_text().splitlines()) != num_frames:
+            return False
+        for k in range(1, num_frames + 1):
+            frame = frames / f"{k:08d}.jpg"
+            if not frame.is_file() or frame.stat().st_size == 0:
+                return False
+    return True
+
+
 def _fmt(value: float) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".")
 
@@ -720,18 +768,21 @@ def _write_vot_sequence(folder: Path, name: str, video: SyntheticVideo) -> None:
     _write_frames(folder / "color", video.frames)
     (folder / "sequence").write_text(f"channels.color=color/%08d.jpg\nfps=30\nformat=default\nname={name}\n")
     (folder / "groundtruth.txt").write_text(_box_lines(video.boxes))
-    (folder / "anchor.value").write_text(_flag_lines(_anchors(video.visible)))
+    (folder / "anchor.value").write_text(_flag_lines(vot_anchors(video.visible)))
     (folder / "occlusion.tag").write_text(_flag_lines(video.occlusion > OCCLUSION_TAG_THRESHOLD))
     (folder / "out-of-view.tag").write_text(_flag_lines(video.out_of_view))
 
 
-def _anchors(visible: np.ndarray) -> np.ndarray:
-    """(T,) bool: frame 0 and, every ~T/5 frames, the first visible frame at or after that point."""
-    anchors = np.zeros(len(visible), dtype=bool)
-    anchors[0] = True
-    step = max(1, len(visible) // 5)
+def vot_anchors(visible: np.ndarray, spacing: int = 50) -> np.ndarray:
+    """``(T,) bool`` visibility -> ``(T,) bool`` VOT anchor frames (``anchor.value``, where the multistart
+    experiment starts trackers): frame 0, then the first visible frame at or after every ``min(spacing, T // 5)``
+    frames (VOT2020 spaces anchors about 50 frames apart; short videos get five). The one picker of this project:
+    ``slt make-data --layout vot`` and ``slt vot-workspace``'s GOT-10k / LaSOT conversion both use it."""
+    marks = np.zeros(len(visible), dtype=bool)
+    marks[0] = True
+    step = max(1, min(spacing, len(visible) // 5))
     for start in range(step, len(visible), step):
-        candidates = np.flatnonzero(visible[start:])
-        if candidates.size:
-            anchors[start + candidates[0]] = True
-    return anchors
+        found = np.flatnonzero(visible[start:])
+        if found.size:
+            marks[start + found[0]] = True
+    return marks

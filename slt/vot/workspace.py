@@ -7,9 +7,11 @@ Files written under ``out``:
 * ``stack.yaml``: three short-term experiments sized for the sequences (:func:`stack_for`), with no ``dataset``
   URL, so the toolkit never downloads.
 * ``trackers.ini``: one section per tracker: ``protocol = traxpython``, ``command = slt.vot``, the interpreter,
-  ``env_SLT_*`` keys (:mod:`slt.vot.trackers`), ``paths`` = the host tree for pysot / TransT, ``timeout``.
+  ``env_SLT_*`` keys (:mod:`slt.vot.trackers`), ``paths`` = the host checkout of an adapter's tracker kind (the
+  kind's host, from :mod:`slt.hosts`), ``timeout``.
 * ``sequences/``: a GOT-10k or LaSOT dataset converted to the VOT layout (frame folders linked, not copied;
-  ``groundtruth.txt`` with ``0,0,0,0`` on frames without a valid box, ``absent.tag``, ``anchor.value``). A VOT
+  ``groundtruth.txt`` with ``0,0,0,0`` on frames without a valid box, ``absent.tag``, ``anchor.value`` from
+  :func:`slt.data.synthetic.vot_anchors`, the one anchor picker). A VOT
   folder is used in place.
 
 Results of earlier runs under ``out/results`` are kept: ``vot evaluate`` skips what exists, so delete them
@@ -29,17 +31,17 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from slt import hosts
 from slt.data.base import SequenceDataset
 from slt.data.got10k import Got10k
 from slt.data.lasot import Lasot
+from slt.data.synthetic import vot_anchors
 from slt.data.vot import VOTSequences
 from slt.vot.trackers import TrackerSpec
 
 logger = logging.getLogger(__name__)
 
 LAYOUTS = ("vot", "got10k", "lasot")
-HOST_KINDS = ("pysot", "transt")
-"""Kinds whose host tree goes on the tracker process's path (trackers.ini ``paths``)."""
 
 SKIP_TAGS = ("absent", "out-of-view")
 """Frame tags the supervised experiment does not re-initialise on: ``absent`` (written by :func:`convert_to_vot`)
@@ -57,6 +59,14 @@ def parse_tracker(text: str, device: str = "cpu") -> tuple[str, TrackerSpec]:
     return name, TrackerSpec.parse(rest, device)
 
 
+def parse_host_root(text: str) -> tuple[str, Path]:
+    """``KIND=PATH`` -> ``(KIND, PATH)``; KIND must be a registered host kind (:func:`slt.hosts.host_kinds`)."""
+    kind, sep, root = text.partition("=")
+    if not sep or not root:
+        raise ValueError(f"--host-root {text!r}: expected KIND=PATH")
+    return hosts.host_kind(kind).name, Path(root).expanduser()
+
+
 def write_workspace(
     out: Path,
     sequences: Path,
@@ -68,20 +78,23 @@ def write_workspace(
 ) -> Path:
     """Write the workspace ``out`` for ``trackers`` over the ``layout`` dataset at ``sequences``; returns ``out``.
 
-    ``host_roots`` maps ``pysot`` / ``transt`` to the host checkout their trackers import; ``python`` is the
-    interpreter of the tracker processes (slt and vot-trax installed, plus the host's dependencies); ``timeout``
-    (seconds) bounds the tracker's start-up and each reply. Raises ValueError for a missing weights, config or
-    host root, or an unknown layout.
+    ``host_roots`` maps host kinds (``slt.hosts``) to the checkout that trackers of an adapter kind with that host
+    import; ``python`` is the interpreter of the tracker processes (slt and vot-trax installed, plus the host's
+    dependencies); ``timeout`` (seconds) bounds the tracker's start-up and each reply. Raises ValueError for a
+    missing weights, config or host root, an unknown host kind, or an unknown layout.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r} (expected one of {', '.join(LAYOUTS)})")
     if not trackers:
         raise ValueError("no tracker given")
-    host_roots = {kind: Path(root).resolve() for kind, root in (host_roots or {}).items()}
+    host_roots = {hosts.host_kind(kind).name: Path(root).resolve() for kind, root in (host_roots or {}).items()}
     for name, spec in trackers.items():
         spec.check_files()
-        if spec.kind in HOST_KINDS and not (host_roots.get(spec.kind) and host_roots[spec.kind].is_dir()):
-            raise ValueError(f"tracker {name}: a {spec.kind} tracker needs its host checkout (--{spec.kind}-root)")
+        host = spec.host_kind()
+        if host is not None and not (host in host_roots and host_roots[host].is_dir()):
+            given = f" ({host_roots[host]} is not a folder)" if host in host_roots else ""
+            raise ValueError(f"tracker {name}: a {spec.kind} tracker needs its {host} checkout: --host-root "
+                             f"{host}=PATH{given}")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     if layout == "vot":
@@ -154,7 +167,7 @@ def convert_to_vot(dataset: SequenceDataset, root: Path) -> list[int]:
     Per sequence: ``color`` links to the frame folder (GOT-10k and LaSOT frames are ``%08d.jpg`` from 1, as VOT
     wants), ``groundtruth.txt`` holds the boxes (xywh, 0-based top-left; ``0,0,0,0`` -- VOT's empty region --
     where the box is not valid), ``absent.tag`` marks the frames where the reader says the target is not
-    visible, ``anchor.value`` marks :func:`anchors` among the visible frames.
+    visible, ``anchor.value`` marks :func:`slt.data.synthetic.vot_anchors` among the visible frames.
     """
     if root.exists():
         shutil.rmtree(root)
@@ -171,24 +184,11 @@ def convert_to_vot(dataset: SequenceDataset, root: Path) -> list[int]:
         (folder / "groundtruth.txt").write_text("".join(",".join(f"{v:.4f}" for v in box) + "\n" for box in boxes))
         visible = info["visible"].numpy()
         (folder / "absent.tag").write_text("".join(f"{int(not v)}\n" for v in visible))
-        (folder / "anchor.value").write_text("".join(f"{int(a)}\n" for a in anchors(visible)))
+        (folder / "anchor.value").write_text("".join(f"{int(a)}\n" for a in vot_anchors(visible)))
         names.append(name)
         lengths.append(len(boxes))
     (root / "list.txt").write_text("".join(f"{name}\n" for name in names))
     return lengths
-
-
-def anchors(visible: np.ndarray, spacing: int = 50) -> np.ndarray:
-    """``(T,) bool`` -> ``(T,) bool`` anchor frames: frame 0, then the first visible frame at or after every
-    ``min(spacing, T // 5)`` frames (VOT2020 spaces anchors about 50 frames apart; short videos get five)."""
-    marks = np.zeros(len(visible), dtype=bool)
-    marks[0] = True
-    step = max(1, min(spacing, len(visible) // 5))
-    for start in range(step, len(visible), step):
-        found = np.flatnonzero(visible[start:])
-        if found.size:
-            marks[start + found[0]] = True
-    return marks
 
 
 def _vot_sequences(root: Path) -> tuple[list[int], bool]:
@@ -206,8 +206,9 @@ def _write_trackers_ini(path: Path, trackers: Mapping[str, TrackerSpec], host_ro
     for name, spec in trackers.items():
         section = {"label": f"{name} ({spec.kind})", "protocol": "traxpython", "command": "slt.vot",
                    "python": python, "timeout": str(timeout)}
-        if spec.kind in HOST_KINDS:
-            section["paths"] = str(host_roots[spec.kind])
+        host = spec.host_kind()
+        if host is not None:
+            section["paths"] = str(host_roots[host])
         section.update({f"env_{key}": value for key, value in spec.environment().items()})
         # the toolkit reads trackers.ini with interpolation: a literal % must be written %%
         ini[name] = {key: value.replace("%", "%%") for key, value in section.items()}
