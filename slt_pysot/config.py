@@ -101,8 +101,6 @@ SLT_KEYS: tuple[tuple[str, Any], ...] = (
 )
 """Every key :func:`register_slt_cfg` adds, with its default (documented in the module docstring)."""
 
-CROP_BACKENDS = ("torch", "host")
-
 
 def register_slt_cfg(cfg: CfgNode) -> CfgNode:
     """Add :data:`SLT_KEYS` to ``cfg`` (PySOT's global ``pysot.core.config.cfg``, unfrozen); returns ``cfg``.

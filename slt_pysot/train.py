@@ -182,7 +182,7 @@ def run(device: torch.device, seed: int = DEFAULT_SEED) -> list[dict[str, float]
         load_pretrained(model, cfg.TRAIN.PRETRAINED)
     model.to(device).eval()
     tracker = SLTSiamRPNTracker(model)
-    actor = SLTSiamRPNActor(model)
+    actor = SLTSiamRPNActor(tracker)
     optimizer = build_optimizer(model)
     scheduler = build_scheduler(optimizer, steps_per_epoch, cfg.TRAIN.EPOCH)
     update = UpdateConfig(chunk_size=cfg.SLT.CHUNK_SIZE, chunk_norm=cfg.SLT.CHUNK_NORM, grad_clip=cfg.TRAIN.GRAD_CLIP,
