@@ -125,7 +125,7 @@ class SiamRPNState:
     size: Tensor
 
     def boxes(self) -> Tensor:
-        """``(B, 4)`` reported boxes ``[cx - w / 2, cy - h / 2, w, h]`` (PySOT's ``track`` rule in either convention)."""
+        """``(B, 4)`` reported boxes ``[cx - w / 2, cy - h / 2, w, h]`` (PySOT's ``track`` rule, both conventions)."""
         return torch.cat((self.centre - self.size / 2, self.size), dim=1)
 
 

@@ -104,8 +104,8 @@ def test_pysot_step_reproduces_the_stock_tracker_arithmetic():
     fg = torch.from_numpy(rng.random((rows, count)).astype(np.float32))
     pred = torch.from_numpy(np.concatenate((rng.normal(0, 20, (rows, count, 2)), rng.uniform(20, 90, (rows, count, 2))),
                                            -1).astype(np.float32))
-    state = SiamRPNState(centre=torch.tensor(rng.uniform(20, 120, (rows, 2))),
-                         size=torch.tensor([[30.0, 50.0], [12.0, 11.0], [80.0, 40.0], [300.0, 20.0]], dtype=torch.float64))
+    sizes = [[30.0, 50.0], [12.0, 11.0], [80.0, 40.0], [300.0, 20.0]]
+    state = SiamRPNState(centre=torch.tensor(rng.uniform(20, 120, (rows, 2))), size=torch.tensor(sizes).double())
     image_wh = torch.tensor([[176.0, 144.0]] * rows, dtype=torch.float64)
     scale_z, _ = rules.search(state)
     decision = rules.step(state, fg, pred, scale_z, image_wh, shaping, "argmax")
