@@ -34,6 +34,8 @@ SLT.CHUNK_SIZE                     64                     samples per backward p
 SLT.CHUNK_NORM                     'mean'                 'mean' (gradient of the batch mean, PySOT) or 'sum'
 SLT.REWARD                         'mean_iou'             return of a trajectory (slt.scst.RETURNS)
 SLT.BASELINE                       'greedy'               baseline (slt.scst.BASELINES); 'greedy' is SCST
+SLT.SAMPLES                        1                      sampled trajectories per clip (>= 2 for BASELINE
+                                                          'mean_of_samples')
 SLT.CROP                           'torch'                exploration crops: 'torch' (batched grid_sample) or
                                                           'host' (PySOT's get_subwindow, bit-exact, slower)
 SLT.DEVICE                         ''                     torch device; '' = cuda if CUDA and available, else cpu
@@ -85,6 +87,7 @@ SLT_KEYS: tuple[tuple[str, Any], ...] = (
     ("SLT.CHUNK_NORM", "mean"),
     ("SLT.REWARD", "mean_iou"),
     ("SLT.BASELINE", "greedy"),
+    ("SLT.SAMPLES", 1),
     ("SLT.CROP", "torch"),
     ("SLT.DEVICE", ""),
     ("SLT.KEEP_CHECKPOINTS", 3),

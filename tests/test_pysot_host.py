@@ -257,6 +257,25 @@ def test_one_slt_iteration_on_cpu_updates_parameters_writes_a_checkpoint_and_res
     assert (snapshots / "checkpoint_e2.pth").is_file()
 
 
+def test_several_samples_per_clip_train_with_the_mean_of_samples_baseline(pysot_cfg, got10k_root, tmp_path, caplog):
+    """``SLT.SAMPLES: 2`` reaches ``explore``: the leave-one-out baseline needs two sampled trajectories per clip
+    and fails with ``SLT.SAMPLES: 1``, naming the key, before anything is built."""
+    snapshots = tmp_path / "snap"
+    keys = dict(TRAIN__EPOCH=1, TRAIN__SNAPSHOT_DIR=str(snapshots), DATASET__VIDEOS_PER_EPOCH=2,
+                SLT__BASELINE="mean_of_samples",
+                SLT__DATASET={"NAMES": ["GOT10K"], "GOT10K": {"ROOT": str(got10k_root)}})
+    with pytest.raises(ValueError, match="SLT.SAMPLES >= 2"):
+        slt_train.main(["--cfg", str(derived_config(tmp_path / "one.yaml", **keys)), "--device", "cpu"])
+    caplog.set_level("INFO")
+    config = derived_config(tmp_path / "two.yaml", SLT__SAMPLES=2, **keys)
+    assert slt_train.main(["--cfg", str(config), "--seed", "5", "--device", "cpu"]) == 0
+    assert "2 sampled trajectories per clip" in caplog.text
+    state = torch.load(snapshots / "slt" / "checkpoints" / "slt_00000001.pth", weights_only=True)
+    history = state["history"][0]
+    assert np.isfinite(history["loss"]) and history["skipped"] == 0
+    assert history["reward"] == pytest.approx(0.0, abs=1e-6)  # leave-one-out advantages of S = 2 cancel out
+
+
 @pytest.mark.slow
 def test_torchrun_two_ranks_train_and_only_rank_zero_writes(got10k_root, tmp_path):
     """Issue 'speed and scale': ``torchrun --nproc_per_node=2 -m slt_pysot.train`` (gloo on the CPU)."""
