@@ -117,4 +117,3 @@ class ReferenceTracker:
     def track(self, image: np.ndarray) -> np.ndarray:
         """Greedy decision on the next frame -> ``(4,)`` xywh."""
         return self.batch_track([image], action_mode="argmax").boxes[0].cpu().numpy()
-
