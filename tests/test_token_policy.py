@@ -195,6 +195,10 @@ def test_sampled_tokens_follow_the_policy_chi_square(temperature):
                                rtol=1e-9, atol=1e-15)
     stat, dof = chi2_statistic(out.tokens[:, 0], first)
     assert stat < chi2_critical(dof)
+    # the test has power: the same draws reject the policy at another temperature
+    other = tp.policy_distribution(step.first[None], rules.with_temperature(1.5 * temperature), 0)[0]
+    stat, dof = chi2_statistic(out.tokens[:, 0], other)
+    assert stat > chi2_critical(dof)
     # the second token given the most frequent first token
     mode = int(torch.bincount(out.tokens[:, 0]).argmax())
     rows = out.tokens[:, 0] == mode
