@@ -195,7 +195,7 @@ class TokenDecoding:
     """The result of :func:`decode_boxes` for B rows.
 
     ``tokens``: ``(B, num_tokens)`` long box tokens (host order: SeqTrack cx cy w h, ARTrack x1 y1 x2 y2).
-    ``log_prob``: ``(B,)`` float64-or-logits-dtype ``log pi(box)``, detached (recorded for the update check).
+    ``log_prob``: ``(B,)`` float64 ``log pi(box)``, detached (recorded; the update recomputes it by teacher forcing).
     ``scores``: ``(B, num_tokens)`` the host scores of the chosen tokens (SeqTrack's ``confidence``).
     ``greedy``: ``(B,)`` bool, True on the rows decoded greedily.
     """
