@@ -124,6 +124,23 @@ def load_pretrained(model: nn.Module, path: str) -> None:
     logger.info("loaded TRAIN.PRETRAINED %s", path)
 
 
+SCHEDULE_KEYS = ("TRAIN.EPOCH", "TRAIN.BASE_LR", "TRAIN.LR.TYPE", "TRAIN.WEIGHT_DECAY", "TRAIN.OPTIM",
+                 "TRAIN.NUM_FRAMES", "DATASET.VIDEOS_PER_EPOCH", "BACKBONE.LAYERS_LR", "ADJUST.LR", "RPN.LR",
+                 "TRAIN.TEMP", "SLT.SAMPLES", "SLT.BASELINE")
+"""cfg keys a resumed run must share with the run that wrote the checkpoints (the schedule and the objective)."""
+
+
+def run_schedule() -> dict[str, Any]:
+    """The current cfg's values of :data:`SCHEDULE_KEYS`, by key (a resume under others is refused, naming them)."""
+    values = {}
+    for key in SCHEDULE_KEYS:
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        values[key] = node
+    return values
+
+
 class SnapshotRunner(Runner):
     """:class:`slt.runner.Runner` that also exports ``{snapshot_dir}/checkpoint_e{epoch}.pth`` in PySOT's format
     (``epoch``, ``state_dict``, ``optimizer``; written atomically) at the end of every epoch."""
@@ -194,7 +211,7 @@ def run(device: torch.device, seed: int = DEFAULT_SEED) -> list[dict[str, float]
                        keep=cfg.SLT.KEEP_CHECKPOINTS, num_workers=cfg.TRAIN.NUM_WORKERS)
     runner = SnapshotRunner(cfg.SLT.NAME, cfg.TRAIN.SNAPSHOT_DIR, model, optimizer, config, scheduler=scheduler,
                             dist=context, seed=seed, snapshot_dir=cfg.TRAIN.SNAPSHOT_DIR,
-                            steps_per_epoch=steps_per_epoch)
+                            steps_per_epoch=steps_per_epoch, schedule=run_schedule())
     logger.info("SLT on %s: %d steps (%d epochs x %d) of %d clips x %d frames, %d sampled trajectories per clip; "
                 "checkpoints in %s", device, steps, cfg.TRAIN.EPOCH, steps_per_epoch, cfg.TRAIN.NUM_SEQ,
                 cfg.TRAIN.NUM_FRAMES, cfg.SLT.SAMPLES, runner.folder)
