@@ -40,7 +40,7 @@ from pysot.utils.lr_scheduler import build_lr_scheduler
 from slt.checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
 from slt.distributed import init_from_env
 from slt.rollout import explore
-from slt.runner import RunConfig, Runner
+from slt.runner import RunConfig, Runner, TrainingInterrupted
 from slt.update import UpdateConfig, slt_update
 from slt_pysot.actor import SLTSiamRPNActor
 from slt_pysot.config import register_slt_cfg, resolve_device
@@ -241,16 +241,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Register SLT's keys, merge ``--cfg`` into PySOT's global cfg and train; returns the exit status (0).
-    Errors propagate as exceptions (a non-zero exit with the traceback)."""
+    """Register SLT's keys, merge ``--cfg`` into PySOT's global cfg and train; returns the exit status: 0, or
+    ``128 + signal`` after Ctrl-C / SIGTERM (one line; the checkpoint of the last step was written). Other
+    errors propagate as exceptions (a non-zero exit with the traceback)."""
     args = build_parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     register_slt_cfg(cfg)
     cfg.merge_from_file(args.cfg)
-    history = run(resolve_device(cfg, args.device), seed=args.seed)
+    try:
+        history = run(resolve_device(cfg, args.device), seed=args.seed)
+    except TrainingInterrupted as stop:
+        logger.warning("%s", stop)
+        return stop.exit_code
     if history:
-        logger.info("finished: %s", ", ".join(f"{k} {v:.4f}" for k, v in history[-1].items()))
+        last = history[-1]
+        logger.info("finished at step %d; last step: %s", last["step"],
+                    ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "seconds")))
     return 0
 
 
