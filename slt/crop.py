@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+CROP_BACKENDS = ("torch", "host")
+
 
 @dataclass
 class FrameBatch:
