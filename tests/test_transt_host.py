@@ -33,11 +33,12 @@ from ltr_helpers import (copy_tree, patch_host, read_video, run_python, syntheti
 
 from slt.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from slt.crop import to_uint8  # noqa: E402
+from slt.distributed import DistContext, StepShardSampler  # noqa: E402
 from slt.rollout import Samples  # noqa: E402
 from slt.sampling import SequenceSampler  # noqa: E402
 from slt.update import UpdateConfig  # noqa: E402
 from slt_pytracking import ltr_weights, transt_net  # noqa: E402
-from slt_pytracking.loader import build_dataset, sequence_loader  # noqa: E402
+from slt_pytracking.loader import build_dataset, sequence_loader, training_loader  # noqa: E402
 from slt_pytracking.parameter.slt_transt import parameters  # noqa: E402
 from slt_pytracking.train_settings import transt as transt_settings  # noqa: E402
 from slt_pytracking.trainer import SLTTrainer  # noqa: E402
@@ -182,6 +183,47 @@ def test_one_slt_iteration_through_the_actor_and_trainer(data, tmp_path, record_
     assert any(n.startswith("bbox_embed") for n in changed) and any(n.startswith("backbone") for n in changed)
     assert "zf" not in vars(net)
     assert (tmp_path / "ws" / "checkpoints" / "ltr" / "slt" / "test" / "TransT_ep0001.pth.tar").is_file()
+
+
+def test_two_sampled_trajectories_per_clip_with_the_mean_of_samples_baseline(data, tmp_path):
+    """``samples=2`` reaches the exploration (3 rows per clip) and ``baseline='mean_of_samples'`` the update: the
+    advantages of a clip's samples then sum to zero, so the logged reward (their mean) is 0."""
+    torch.manual_seed(1)
+    net = transt_net.transt_offline(**SMALL)
+    env = SimpleNamespace(got10k_dir=str(data), workspace_dir=str(tmp_path / "ws"),
+                          tensorboard_dir=str(tmp_path / "ws" / "tensorboard"))
+    sampler = SequenceSampler([build_dataset(env, "got10k")], [1], samples_per_epoch=2, num_frames=3, seed=4)
+    tracker = SLTTransT(net)
+    actor = CheckingActor(net, transt_box_objective(), tracker.shaping)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    settings = SimpleNamespace(env=env, project_path="ltr/slt/test", device="cpu", module_name="slt",
+                               script_name="test", print_interval=1, description="")
+    trainer = SLTTrainer(actor, tracker, [sequence_loader("train", sampler, num_seq=2)], optimizer, settings,
+                         torch.optim.lr_scheduler.StepLR(optimizer, 100),
+                         update=UpdateConfig(chunk_size=4, baseline="mean_of_samples"), samples=2)
+    calls = CheckingActor.calls
+    trainer.train(1, load_latest=False, fail_safe=False)
+    stats = {name: meter.history[-1] for name, meter in trainer.stats["train"].items() if hasattr(meter, "count")}
+    assert tracker.copies == 3 and CheckingActor.calls - calls == 2  # 2 clips x 2 samples x 2 frames, chunks of 4
+    assert abs(stats["reward"]) < 1e-6 and stats["skipped"] == 0
+    assert all(math.isfinite(value) for value in stats.values())
+
+
+def test_training_loader_shards_each_step_and_keeps_the_clip_keys(data):
+    """The loader of every rank is built from the same sampler seed and reads its share of each step's global
+    batch; its batches keep the clips' ``(seed, epoch, index)`` keys, the epoch included."""
+    env = SimpleNamespace(got10k_dir=str(data))
+    settings = SimpleNamespace(seed=7, device="cpu", num_seq=2, samples_per_epoch=4, num_frames=3, max_gap=300,
+                               frame_sample_mode="sequential", max_interval=10, interval_prob=0.3, num_workers=0)
+    context, loader = training_loader(settings, [build_dataset(env, "got10k")], [1])
+    assert context.world_size == 1
+    loader.dataset.set_epoch(3)
+    assert [batch["key"] for batch in loader] == [[(7, 3, 0), (7, 3, 1)], [(7, 3, 2), (7, 3, 3)]]
+    rank1 = sequence_loader("train", loader.dataset, 1, indices=StepShardSampler(0, 2, 2, DistContext(1, 2)))
+    batches = list(rank1)
+    assert [batch["key"] for batch in batches] == [[(7, 3, 1)], [(7, 3, 3)]]
+    whole = list(loader)
+    np.testing.assert_array_equal(batches[1]["search_images"][0], whole[1]["search_images"][1])
 
 
 @pytest.fixture(scope="module")
