@@ -14,10 +14,9 @@ import os
 import random
 from typing import Any, Callable, Sequence
 
-from torch.utils.data import Sampler
-
 import numpy as np
 import torch
+from torch.utils.data import Sampler
 
 from slt.distributed import DistContext, StepShardSampler, init_from_env
 from slt.sampling import SequenceSampler, list_collate
