@@ -16,7 +16,7 @@ import torch
 
 from slt.distributed import DistContext
 from slt.rollout import BatchTracker, explore
-from slt.update import UpdateConfig, rollout_advantages, rollout_stats, slt_update
+from slt.update import UpdateConfig, check_start, rollout_advantages, rollout_stats, slt_update
 from slt_pytracking import require_patched_host
 
 require_patched_host()
@@ -57,6 +57,7 @@ class SLTTrainer(LTRTrainer):
         self.update = update
         self.samples = samples
         self.dist = dist
+        self._started = False  # the start-up check (slt.update.check_start) runs on this process's first step
 
     def cycle_dataset(self, loader: Any) -> None:
         """One epoch of ``loader``: per batch ``actor.eval()``, explore, update (when training), log."""
@@ -71,6 +72,10 @@ class SLTTrainer(LTRTrainer):
             if loader.training:
                 stats = slt_update(self.actor, self.actor.net.parameters(), self.optimizer, rollout, self.update,
                                    device=self.device)
+                if not self._started and self.dist.is_main:
+                    check_start(stats, "the settings' pretrained weights (SLT_TRANST_WEIGHTS / SLT_TRDIMP_WEIGHTS or "
+                                       "local.py)")
+                self._started = True
             else:
                 stats = rollout_stats(rollout, rollout_advantages(rollout, self.update))
             logged = {LOGGED_NAMES.get(name, name): value for name, value in stats.items()}
