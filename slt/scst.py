@@ -1,4 +1,4 @@
-"""Rewards, baselines and the self-critical (SCST) policy-gradient loss (SLT_REFERENCE section 3).
+"""Rewards, baselines and the self-critical (SCST) policy-gradient loss (docs/method.md#scst).
 
 This module never runs a tracker: it takes per-frame IoUs and recorded logits/actions as tensors.
 

@@ -1,7 +1,7 @@
 """SLT training of a PySOT SiamRPN++: ``python -m slt_pysot.train --cfg CONFIG`` or, in a tree patched with
 ``slt patch-host pysot ROOT``, PySOT's own ``python tools/train.py --cfg CONFIG`` (when ``SLT.ENABLED``).
 
-Reads like a recipe (SLT_REFERENCE 4.2): cfg -> clip sampler -> network (+ ``TRAIN.PRETRAINED``) -> tracker ->
+Reads like a recipe (the official loop, docs/method.md): cfg -> clip sampler -> network (+ ``TRAIN.PRETRAINED``) -> tracker ->
 actor -> optimizer and LR schedule -> :class:`slt.runner.Runner` loop (explore, reward, chunked update).
 
 Length: one optimizer step takes ``TRAIN.NUM_SEQ`` clips, an epoch is ``DATASET.VIDEOS_PER_EPOCH // NUM_SEQ``

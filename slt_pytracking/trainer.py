@@ -1,4 +1,4 @@
-"""The SLT training loop on the LTR trainer (SLT_REFERENCE 4.1), tracker-agnostic.
+"""The SLT training loop on the LTR trainer (docs/method.md), tracker-agnostic.
 
 :class:`SLTTrainer` keeps everything of ``ltr.trainers.LTRTrainer`` (epochs, checkpoints and resuming,
 learning-rate schedule, statistics, TensorBoard) and replaces one batch of frame-level training by one SLT

@@ -1,4 +1,4 @@
-"""SLT-TransT actor: the sequence-level loss on recorded exploration crops (SLT_REFERENCE 3).
+"""SLT-TransT actor: the sequence-level loss on recorded exploration crops (docs/method.md#scst).
 
 ``loss = slt_loss_weight * L_scst + 5 * L1 + 2 * GIoU``: the SCST policy-gradient term on the sampled
 candidates, plus TransT's box losses (the host ``SetCriterion`` with only its ``'boxes'`` loss and the

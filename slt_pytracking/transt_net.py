@@ -2,10 +2,10 @@
 
 * :func:`transt_offline` builds the host TransT (ResNet-50 layer3 backbone, feature fusion, heads) with
   ``backbone_pretrained=False``: the host's ``transt_resnet50`` downloads ImageNet weights that the loaded
-  checkpoint overwrites anyway (SLT_REFERENCE B18). It is an LTR ``model_constructor``, so checkpoints written
+  checkpoint overwrites anyway (docs/method.md#b18). It is an LTR ``model_constructor``, so checkpoints written
   by the LTR trainer can be rebuilt by ``ltr.admin.loading.load_network`` offline too.
 * :func:`template_features` / :func:`fuse`: the host ``TransT.template`` / ``TransT.track`` with the template
-  branch computed once per template and kept by the caller, never cached on the network (SLT_REFERENCE B17).
+  branch computed once per template and kept by the caller, never cached on the network (docs/method.md#b17).
 * :func:`pretrained_weights_path` (training) and :func:`slt_checkpoint_path` (evaluation) resolve paths from an
   environment variable or the host's ``local.py``, never from a placeholder; loading is
   :mod:`slt_pytracking.ltr_weights`' (``weights_only`` unless ``SLT_TRUST_CHECKPOINTS=1``).

@@ -1,4 +1,4 @@
-"""SLT-TransT exploration: the stock TransT tracker, batched over trajectories (SLT_REFERENCE 2.0, 2.1).
+"""SLT-TransT exploration: the stock TransT tracker, batched over trajectories (docs/method.md#policy).
 
 :class:`SLTTransT` extends the host's ``pytracking.tracker.transt.TransT`` with the batched protocol of
 :mod:`slt.rollout` (``batch_init`` / ``batch_track``); its inherited ``initialize`` / ``track`` are the stock
@@ -64,7 +64,7 @@ class TransTExplorationConfig:
             raise ValueError(f"unknown crop_backend {self.crop_backend!r}; expected one of {CROP_BACKENDS}")
 
     def shaping(self) -> Shaping:
-        """The SLT-TransT policy (SLT_REFERENCE 2.1): ``p = (1 - w) * score + w * hann`` over the
+        """The SLT-TransT policy (docs/method.md#policy): ``p = (1 - w) * score + w * hann`` over the
         ``score_size`` x ``score_size`` cells, ``w = window_influence``; logits ``= inv_sigmoid_eps(p) *
         temperature``. Its argmax is the stock tracker's ``argmax(pscore)``."""
         return Shaping(kind="inverse_sigmoid", window=policy.hann_window(self.score_size),
@@ -85,7 +85,7 @@ class SLTTransT(TransT):
 
     The tracker state (``state_centre``, ``state_size``: (B, 2) float64, like the stock tracker's numpy state)
     and the template features of the current clips (``template``) live in the tracker, never as attributes of
-    the network (SLT_REFERENCE B17); names differ from the stock tracker's own state, so the inherited
+    the network (docs/method.md#b17); names differ from the stock tracker's own state, so the inherited
     ``initialize`` / ``track`` can be used on the same object.
     The device is the network's. Call ``batch_init`` / ``batch_track`` under ``torch.inference_mode()``
     (:func:`slt.rollout.explore` does).

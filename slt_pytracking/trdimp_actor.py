@@ -1,4 +1,4 @@
-"""SLT-TrDiMP actor: the sequence-level loss on recorded exploration crops (SLT_REFERENCE 3).
+"""SLT-TrDiMP actor: the sequence-level loss on recorded exploration crops (docs/method.md#scst).
 
 ``loss = sl_clf * L_scst + bb_ce * L_KL`` (4 and 0.01 in SLT-TrDiMP): the SCST policy-gradient term on the
 sampled candidates of the final filter iteration's score map (shaped by the exploration tracker's own
@@ -27,7 +27,7 @@ from ltr.actors import BaseActor  # noqa: E402  (host imports after the patch ch
 from ltr.models.loss.kl_regression import KLRegression  # noqa: E402
 
 LOSS_WEIGHTS = {"sl_clf": 4.0, "bb_ce": 0.01}
-"""SLT-TrDiMP loss weights (SLT_REFERENCE 5.1)."""
+"""SLT-TrDiMP loss weights (docs/method.md#hyper-parameters)."""
 
 
 def trdimp_box_objective() -> dict[str, nn.Module]:
@@ -49,7 +49,7 @@ class SLTTrDiMPActor(BaseActor):
         loss_weight: ``{'sl_clf': 4.0, 'bb_ce': 0.01}``.
         denominator: :func:`slt.scst.scst_loss` denominator (``"all"``: official, padded samples counted).
 
-    Freezing the IoU-Net as official SLT-TrDiMP does (SLT_REFERENCE B7) is the recipe's explicit option
+    Freezing the IoU-Net as official SLT-TrDiMP does (docs/method.md#b7) is the recipe's explicit option
     (``settings.freeze_iounet``, :func:`slt_pytracking.trdimp_net.freeze_iounet`), not a side effect here.
     """
 

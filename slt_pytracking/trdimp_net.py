@@ -51,7 +51,7 @@ NETWORK_DEFAULTS: dict[str, Any] = {
     "num_dist_bins": 100, "bin_displacement": 0.1, "mask_init_factor": 3.0, "target_mask_act": "sigmoid",
     "score_act": "relu", "frozen_backbone_layers": ("conv1", "bn1", "layer1", "layer2"),
 }
-"""TrDiMP architecture (``ltr/train_settings/dimp/transformer_dimp.py``; SLT_REFERENCE 5.1); SLT-TrDiMP keeps it."""
+"""TrDiMP architecture (``ltr/train_settings/dimp/transformer_dimp.py``; docs/method.md#hyper-parameters); SLT-TrDiMP keeps it."""
 
 
 @model_constructor
@@ -73,10 +73,10 @@ def network_kwargs(settings: Any) -> dict[str, Any]:
 
 def freeze_iounet(net: nn.Module) -> None:
     """Set ``requires_grad=False`` on the IoU-Net (``bb_regressor``), which then never trains: what official
-    SLT-TrDiMP does as a side effect of its first exploration (SLT_REFERENCE B7; ``bb_ce`` still reaches
+    SLT-TrDiMP does as a side effect of its first exploration (docs/method.md#b7; ``bb_ce`` still reaches
     backbone layer3). The recipe calls it before building the optimizer when ``settings.freeze_iounet``."""
     logger.warning("freeze_iounet: the IoU-Net (bb_regressor) is frozen for the whole training, as official "
-                   "SLT-TrDiMP does (SLT_REFERENCE B7)")
+                   "SLT-TrDiMP does (docs/method.md#b7)")
     for p in net.bb_regressor.parameters():
         p.requires_grad_(False)
 

@@ -1,4 +1,4 @@
-"""SLT-TrDiMP exploration: the stock TrDiMP tracker, simplified and batched (SLT_REFERENCE 2.0, 2.2, 5.2).
+"""SLT-TrDiMP exploration: the stock TrDiMP tracker, simplified and batched (docs/method.md#policy).
 
 :class:`SLTTrDiMP` extends the host's ``pytracking.tracker.trdimp.TrDiMP`` with the batched protocol of
 :mod:`slt.rollout` (``batch_init`` / ``batch_track``); its inherited ``initialize`` / ``track`` are the stock
@@ -60,7 +60,7 @@ from pytracking.utils import TrackerParams  # noqa: E402
 
 @dataclass(frozen=True)
 class TrDiMPExplorationConfig:
-    """Exploration-tracker parameters (SLT_REFERENCE 5.2; names as the host's ``TrackerParams``).
+    """Exploration-tracker parameters (docs/method.md#hyper-parameters; names as the host's ``TrackerParams``).
 
     ``round_crops``: feed the network the uint8-rounded search crops (what the rollout records and the update
     sees) instead of the host's float crops. Off by default: the greedy rows then equal the stock tracker; the
@@ -101,7 +101,7 @@ class TrDiMPExplorationConfig:
                 "relativeshift": [tuple(s) for s in self.relativeshift]}
 
     def shaping(self) -> Shaping:
-        """The SLT-TrDiMP policy (SLT_REFERENCE 2.2): per row, the 23 x 23 scores' mean mapped to
+        """The SLT-TrDiMP policy (docs/method.md#policy): per row, the 23 x 23 scores' mean mapped to
         ``score_norm_meanmax[0]`` and their max to ``score_norm_meanmax[1]``; the argmax is the stock tracker's."""
         return Shaping(kind="meanmax", meanmax=tuple(self.score_norm_meanmax))
 
@@ -116,7 +116,7 @@ class TrDiMPExplorationConfig:
 def stock_parameters(config: TrDiMPExplorationConfig = TrDiMPExplorationConfig(), net: Any = None) -> TrackerParams:
     """``TrackerParams`` making the stock ``TrDiMP`` tracker the exploration tracker's greedy policy.
 
-    The test-time ``trdimp.py`` parameters with SLT's simplifications (SLT_REFERENCE 5.2): no classifier or
+    The test-time ``trdimp.py`` parameters with SLT's simplifications (docs/method.md#hyper-parameters): no classifier or
     memory update, no advanced localisation, no dropout augmentation, ``net_opt_iter`` optimiser steps.
     ``net``: a ``NetWithBackbone``-like wrapper (``extract_backbone`` and attribute forwarding).
     """

@@ -202,7 +202,7 @@ def test_anchor_targets_put_a_box_equal_to_the_centre_anchor_on_it(pysot_cfg, tm
 
 
 def test_paper_config_merges_with_the_paper_recipe_and_optimizer(pysot_cfg):
-    """experiments/slt_siamrpnpp: SLT_REFERENCE 5.1 (N 8, T 24, TEMP 8, Adam 1e-5, backbone x0.1 on layers 2-4,
+    """experiments/slt_siamrpnpp: docs/method.md#hyper-parameters (N 8, T 24, TEMP 8, Adam 1e-5, backbone x0.1 on layers 2-4,
     log LR 0.005 -> 0.0005 over 20 epochs, 25 000 steps), a consistent anchor geometry, the optimizer groups."""
     use_config(PAPER_CONFIG)
     assert (cfg.TRAIN.NUM_SEQ, cfg.TRAIN.NUM_FRAMES, cfg.TRAIN.TEMP, cfg.TRAIN.OPTIM) == (8, 24, 8.0, "adam")

@@ -140,7 +140,7 @@ def test_actor_logits_on_recorded_crops_have_the_greedy_action_as_argmax(data, s
 
 
 class CheckingActor(SLTTransTActor):
-    """The real actor, asserting that it leaves its inputs unchanged (SLT_REFERENCE B17)."""
+    """The real actor, asserting that it leaves its inputs unchanged (docs/method.md#b17)."""
 
     calls = 0
 

@@ -1,5 +1,5 @@
 """What the SLT-TransT and SLT-TrDiMP recipes share: run set-up, sequence-level sampling, the SLT update and the
-trainer (SLT_REFERENCE 5.1, the rows both columns agree on). Each recipe reads as the host's settings files:
+trainer (docs/method.md#hyper-parameters, the rows both columns agree on). Each recipe reads as the host's settings files:
 datasets -> sampler -> loader -> network -> tracker -> actor -> optimizer -> trainer.
 """
 
@@ -37,7 +37,7 @@ def configure_run(settings: Any, description: str) -> None:
     settings.samples = 1                   # S: sampled trajectories per clip (next to the greedy one)
     settings.return_fn = "mean_iou"
     settings.baseline = "greedy"           # 'mean_of_samples' (self-critical over S >= 2 samples) needs samples >= 2
-    # 'sum' adds the chunk means as the official LTR trainer (SLT_REFERENCE B9); 'mean' gives the batch mean
+    # 'sum' adds the chunk means as the official LTR trainer (docs/method.md#b9); 'mean' gives the batch mean
     settings.chunk_norm = "sum"
     settings.fail_safe = False             # True: the host restarts crashed epochs (up to 10 times), then exits 0
 

@@ -1,7 +1,7 @@
 """SLT-TransT with the paper's hyper-parameters: ``python ltr/run_training.py slt transt``.
 
 Datasets -> sampler -> loader -> network -> tracker -> actor -> optimizer -> trainer, as the host's settings
-files, with SLT_REFERENCE 5.1 (SLT-TransT column; the shared rows in :mod:`slt_pytracking.train_settings.recipe`).
+files, with docs/method.md#hyper-parameters (SLT-TransT column; the shared rows in :mod:`slt_pytracking.train_settings.recipe`).
 Needs in ``ltr/admin/local.py``: ``workspace_dir``, ``lasot_dir``, ``got10k_dir``, ``trackingnet_dir``; and the
 pretrained TransT weights (``SLT_TRANST_WEIGHTS`` or ``pretrained_networks``, see
 :func:`slt_pytracking.transt_net.pretrained_weights_path`).

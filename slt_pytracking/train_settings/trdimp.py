@@ -1,7 +1,7 @@
 """SLT-TrDiMP with the paper's hyper-parameters: ``python ltr/run_training.py slt trdimp`` (TransformerTrack tree).
 
 Datasets -> sampler -> loader -> network -> tracker -> actor -> optimizer -> trainer, as the host's settings
-files, with SLT_REFERENCE 5.1 / 5.2 (SLT-TrDiMP column; the shared rows in
+files, with docs/method.md#hyper-parameters (SLT-TrDiMP column; the shared rows in
 :mod:`slt_pytracking.train_settings.recipe`). Needs in ``ltr/admin/local.py``: ``workspace_dir``,
 ``tensorboard_dir``, ``lasot_dir``, ``got10k_dir``, ``trackingnet_dir``; the pretrained TrDiMP weights
 (``SLT_TRDIMP_WEIGHTS``, or ``trdimp_net.pth.tar`` in ``pretrained_networks``, see
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 LEARNING_RATES = {"classifier.filter_initializer": 2e-6, "classifier.filter_optimizer": 2e-5,
                   "classifier.feature_extractor": 2e-6, "classifier.transformer": 4e-5, "bb_regressor": 4e-5,
                   "feature_extractor.layer3": 8e-7}
-"""Adam learning rate per trained module of the TrDiMP network (SLT_REFERENCE 5.1); nothing else trains."""
+"""Adam learning rate per trained module of the TrDiMP network (docs/method.md#hyper-parameters); nothing else trains."""
 
 
 def configure(settings: Any) -> None:
@@ -45,7 +45,7 @@ def configure(settings: Any) -> None:
     # TrDiMP network (kept from TrDiMP)
     for name, value in NETWORK_DEFAULTS.items():
         setattr(settings, name, value)
-    # Exploration tracker (SLT_REFERENCE 5.2; every other parameter: TrDiMPExplorationConfig's defaults)
+    # Exploration tracker (docs/method.md#hyper-parameters; every other parameter: TrDiMPExplorationConfig's defaults)
     settings.score_norm_meanmax = (-7.0, 7.0)
     settings.net_opt_iter = 5
     settings.round_crops = False
