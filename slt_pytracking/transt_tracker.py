@@ -71,7 +71,7 @@ class TransTExplorationConfig:
                        window_influence=self.window_influence, temperature=self.temperature, sig_eps=self.sig_eps)
 
 
-def context_side(size: Tensor, factor: float) -> Tensor:
+def transt_crop_side(size: Tensor, factor: float) -> Tensor:
     """Square crop side of TransT: ``ceil(sqrt((w + c) (h + c)))``, ``c = (factor - 1) (w + h) / 2``.
 
     ``size`` (B, 2) ``w h`` -> (B,). Factor 2 gives the template side s_z, factor 4 the search side s_x.
@@ -119,7 +119,7 @@ class SLTTransT(TransT):
         self.shaping = self.shaping.to(device)
         boxes = template_boxes.to(device, torch.float64)
         centre = boxes[:, :2] + boxes[:, 2:] / 2
-        side = context_side(boxes[:, 2:], cfg.template_factor)
+        side = transt_crop_side(boxes[:, 2:], cfg.template_factor)
         self.template_means = [np.mean(image, axis=(0, 1)) for image in template_images]
         self.padding = frame_means(template_images, device)
         crops, _ = self._crop(template_images, centre, side, cfg.template_size)
@@ -142,7 +142,7 @@ class SLTTransT(TransT):
         were made on and their regions (B, 4) ``x0 y0 side side`` in image pixels.
         """
         cfg = self.config
-        side = context_side(self.state_size, cfg.search_factor)
+        side = transt_crop_side(self.state_size, cfg.search_factor)
         crops, regions = self._crop(frames, self.state_centre, side, cfg.search_size)
         with torch.no_grad():
             pred_logits, pred_boxes = fuse(self.network, self.template, crops)
