@@ -1,0 +1,105 @@
+"""SLT-OSTrack against a real OSTrack checkout (botaoye/OSTrack 33b5e12), random weights, on the CPU.
+
+Set ``OSTRACK_ROOT`` to the checkout; it is imported read-only (no bytecode written), the CPU shims of
+:mod:`slt_ostrack.compat` are installed from outside. Config ``vitb_256_mae_ce_32x4_ep300`` (ViT-B, 92.5 M
+parameters); small inputs (N = 2 clips, T = 3 frames).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = os.environ.get("OSTRACK_ROOT")
+if not ROOT:
+    pytest.skip("OSTRACK_ROOT is not set (a botaoye/OSTrack checkout at 33b5e12)", allow_module_level=True)
+pytest.importorskip("timm", reason="the OSTrack host needs timm")
+HOST = Path(ROOT).resolve()
+sys.dont_write_bytecode = True
+if str(HOST) not in sys.path:
+    sys.path.insert(0, str(HOST))
+
+from slt.policy import ClipRandom  # noqa: E402
+from slt.rollout import explore  # noqa: E402
+from slt_ostrack.network import build_network, load_config  # noqa: E402
+from slt_ostrack.tracker import SLTOSTrack  # noqa: E402
+
+from lib.test.tracker.ostrack import OSTrack  # noqa: E402  (the stock tracker)
+from lib.test.utils import TrackerParams  # noqa: E402
+
+pytestmark = [pytest.mark.host, pytest.mark.slow]
+CONFIG = "vitb_256_mae_ce_32x4_ep300"
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(HOST / "experiments" / "ostrack" / f"{CONFIG}.yaml")
+
+
+@pytest.fixture(scope="module")
+def net(cfg) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_network(cfg).eval()
+
+
+def clip_batch(clips: int, frames: int, seed: int) -> dict[str, list]:
+    """N clips of T noisy 200 x 240 frames with a bright moving square; boxes xywh."""
+    rng = np.random.default_rng(seed)
+    batch: dict[str, list] = {"search_images": [], "search_annos": [], "template_images": [], "template_annos": [],
+                              "key": []}
+    for i in range(clips):
+        images, boxes = [], []
+        x, y = rng.uniform(40, 120), rng.uniform(40, 100)
+        for _ in range(frames):
+            image = rng.integers(0, 80, (200, 240, 3), dtype=np.uint8)
+            box = np.array([x, y, 40.0, 30.0])
+            image[int(y):int(y + 30), int(x):int(x + 40)] = (230, 200, 40)
+            images.append(image)
+            boxes.append(box)
+            x, y = x + rng.uniform(-6, 6), y + rng.uniform(-6, 6)
+        batch["search_images"].append(images)
+        batch["search_annos"].append(np.stack(boxes))
+        batch["template_images"].append(images[0])
+        batch["template_annos"].append(boxes[0])
+        batch["key"].append((7, 0, i))
+    return batch
+
+
+def stock_tracker(net: torch.nn.Module, cfg, tmp_path: Path) -> OSTrack:
+    """The host tracker with ``net``'s weights; TrackerParams built here (lib/test/parameter needs local.py)."""
+    checkpoint = tmp_path / "net.pth"
+    torch.save({"net": net.state_dict()}, checkpoint)
+    params = TrackerParams()
+    params.cfg = cfg
+    params.template_factor, params.template_size = cfg.TEST.TEMPLATE_FACTOR, cfg.TEST.TEMPLATE_SIZE
+    params.search_factor, params.search_size = cfg.TEST.SEARCH_FACTOR, cfg.TEST.SEARCH_SIZE
+    params.checkpoint = str(checkpoint)
+    params.debug = 0
+    params.save_all_boxes = False
+    return OSTrack(params, "got10k")
+
+
+@pytest.mark.parametrize("backend, tolerance", [("host", 1e-3), ("torch", None)])
+def test_greedy_rows_are_the_stock_tracker(net, cfg, tmp_path, backend, tolerance) -> None:
+    """Host crops: greedy boxes equal the stock tracker's to 1e-3 px (same float32 network outputs up to
+    batched-vs-single matmul rounding, ~1e-6 relative, times crop sides of ~150 px). Torch crops: OpenCV's
+    fixed-point resize changes the inputs by about half a grey level and a random network's regressed sizes
+    and offsets follow them (measured 2.1 px on a 140 px crop), so only the first frame is compared, at 5 px."""
+    batch = clip_batch(clips=2, frames=3, seed=0)
+    tracker = SLTOSTrack(net, cfg, crop_backend=backend)
+    rollout = explore(tracker, batch, ClipRandom(batch["key"]), samples=1)
+    stock = stock_tracker(net, cfg, tmp_path)
+    for i, (images, annos) in enumerate(zip(batch["search_images"], batch["search_annos"])):
+        stock.initialize(images[0], {"init_bbox": annos[0].tolist()})
+        expected = torch.tensor([stock.track(image)["target_bbox"] for image in images[1:]])
+        got = rollout.boxes[0, i].double()
+        if tolerance is None:
+            assert float((got[0] - expected[0]).abs().max()) < 5.0
+        else:
+            assert float((got - expected).abs().max()) < tolerance, (got, expected)
+    assert rollout.crops.dtype == torch.uint8 and rollout.crops.shape == (2, 2, 3, 256, 256)
