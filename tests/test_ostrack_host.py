@@ -7,6 +7,7 @@ parameters); small inputs (N = 2 clips, T = 3 frames).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -103,3 +104,37 @@ def test_greedy_rows_are_the_stock_tracker(net, cfg, tmp_path, backend, toleranc
         else:
             assert float((got - expected).abs().max()) < tolerance, (got, expected)
     assert rollout.crops.dtype == torch.uint8 and rollout.crops.shape == (2, 2, 3, 256, 256)
+
+
+def test_one_slt_iteration(net, cfg) -> None:
+    """N = 2, T = 3: finite loss, the head and backbone change, the reward is the two trajectories' mIoU gap."""
+    import copy
+    import time
+
+    from slt.boxes import box_iou_xywh
+    from slt.update import UpdateConfig, slt_update
+    from slt_ostrack.actor import SLTOSTrackActor
+
+    model = copy.deepcopy(net)
+    batch = clip_batch(clips=2, frames=3, seed=1)
+    tracker = SLTOSTrack(model, cfg)
+    actor = SLTOSTrackActor(model, cfg, tracker.shaping)
+    model.eval()
+    rollout = explore(tracker, batch, ClipRandom(batch["key"]), samples=1)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    start = time.perf_counter()
+    stats = slt_update(actor, model.parameters(), optimizer, rollout, UpdateConfig(chunk_size=0, grad_clip=0.0))
+    logging.getLogger(__name__).info("one SLT update (4 samples): %.1f s", time.perf_counter() - start)
+    assert np.isfinite(stats["Loss/total"]) and stats["skipped"] == 0 and stats["grad_norm"] > 0
+    gt = torch.as_tensor(np.stack(batch["search_annos"]), dtype=torch.float32)[:, 1:]
+    miou = box_iou_xywh(rollout.boxes, gt[None]).mean(-1)  # (2, N) greedy, sampled
+    assert stats["reward"] == pytest.approx(float((miou[1] - miou[0]).mean()), abs=1e-6)
+    assert stats["greedy_miou"] == pytest.approx(float(miou[0].mean()), abs=1e-6)
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p.detach(), before[name])}
+    # conv5_offset is not required: a random head's boxes (sigmoid sizes ~0.5, 128 px) enclose the targets,
+    # where L1 on the corners and GIoU do not depend on the box centre
+    for name in ("box_head.conv5_ctr.weight", "box_head.conv5_size.weight", "backbone.blocks.0.attn.qkv.weight", "backbone.patch_embed.proj.weight"):
+        assert name in changed, name
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    assert not (frozen & changed)
