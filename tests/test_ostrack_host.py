@@ -138,3 +138,47 @@ def test_one_slt_iteration(net, cfg) -> None:
         assert name in changed, name
     frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
     assert not (frozen & changed)
+
+
+@pytest.fixture(scope="module")
+def got10k(tmp_path_factory) -> Path:
+    from transt_helpers import synthetic_got10k
+
+    return synthetic_got10k(tmp_path_factory.mktemp("got10k"), videos=2, frames=20, seed=0)
+
+
+def test_patch_set_applies_and_reverts_byte_identical(tmp_path) -> None:
+    from ostrack_helpers import patched_copy, revert
+    from transt_helpers import tree_digest
+
+    tree = patched_copy(HOST, tmp_path / "tree")
+    assert "hand_over(sys.argv[1:])" in (tree / "lib" / "train" / "run_training.py").read_text()
+    revert(tree)
+    assert tree_digest(tree) == tree_digest(HOST)
+
+
+def test_host_train_py_runs_slt_and_resumes(tmp_path, got10k) -> None:
+    """``tracking/train.py --script slt_ostrack --mode single``: one epoch, a weights-only checkpoint; a rerun
+    with two epochs resumes from it and trains only epoch 2."""
+    from ostrack_helpers import patched_copy, write_slt_config, write_train_local
+    from transt_helpers import run_python
+
+    tree = patched_copy(HOST, tmp_path / "tree")
+    write_train_local(tree, tmp_path / "workspace", got10k)
+    out = tmp_path / "out"
+    path = os.environ["PATH"]
+    bin_dir = str(Path(sys.executable).parent)
+    args = ["tracking/train.py", "--script", "slt_ostrack", "--save_dir", str(out), "--mode", "single"]
+    first = run_python([*args, "--config", str(write_slt_config(tmp_path / "smoke.yaml", epochs=1))], tree,
+                       PATH=f"{bin_dir}:{path}")
+    checkpoint = out / "checkpoints" / "train" / "slt_ostrack" / "smoke" / "OSTrack_ep0001.pth.tar"
+    assert checkpoint.is_file(), first.stdout[-3000:] + first.stderr[-3000:]
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    assert state["epoch"] == 1 and "box_head.conv5_ctr.weight" in state["net"]
+    second = run_python([*args, "--config", str(write_slt_config(tmp_path / "smoke.yaml", epochs=2))], tree,
+                        PATH=f"{bin_dir}:{path}")
+    log = second.stdout + second.stderr
+    assert "resumed from" in log and "OSTrack_ep0001.pth.tar (epoch 1)" in log, log[-3000:]
+    resumed = torch.load(checkpoint.with_name("OSTrack_ep0002.pth.tar"), map_location="cpu", weights_only=True)
+    assert resumed["epoch"] == 2
+    assert "[train: 1," not in log and "[train: 2, 1 / 1]" in log
