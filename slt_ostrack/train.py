@@ -5,7 +5,9 @@ on ``PYTHONPATH``) needs no patch; under ``torchrun`` every rank takes its share
 (:class:`slt.distributed.StepShardSampler`) and gradients are averaged, so two ranks make one process's update.
 
 ``NAME`` is an SLT config: a yaml path, ``experiments/slt_ostrack/NAME.yaml`` in the checkout, or one shipped in
-``slt_ostrack/experiments/``. It names the host config (``BASE``), the starting weights, the datasets and the
+``slt_ostrack/experiments/``. Checkpoints go to ``<save_dir>/checkpoints/train/ostrack/NAME/OSTrack_ep%04d.pth.tar``,
+where ``tracking/test.py ostrack NAME`` reads them (with an ``experiments/ostrack/NAME.yaml`` whose
+``TEST.EPOCH`` is the SLT epoch to evaluate). It names the host config (``BASE``), the starting weights, the datasets and the
 ``SLT`` hyper-parameters (see the shipped ``slt_vitb_256_mae_ce_32x4_ep300.yaml``).
 """
 
@@ -174,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     settings.script_name = SCRIPT
     settings.config_name = config_file.stem
-    settings.project_path = f"train/{SCRIPT}/{config_file.stem}"
+    # where the host's lib/test/parameter/ostrack.py looks for the weights of experiments/ostrack/<name>.yaml
+    settings.project_path = f"train/ostrack/{config_file.stem}"
     settings.save_dir = os.path.abspath(args.save_dir)
     settings.use_lmdb = False
     settings.use_wandb = False

@@ -55,3 +55,23 @@ def write_slt_config(path: Path, epochs: int, **slt: object) -> Path:
                       "NUM_WORKERS": 0, "MAX_GAP": 5, "LR": 1e-4, **slt}}
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def write_test_local(root: Path, got10k_path: Path, save_dir: Path, results: Path) -> None:
+    """``lib/test/evaluation/local.py``, the evaluation-side file OSTrack's README has every user create."""
+    (root / "lib" / "test" / "evaluation" / "local.py").write_text(
+        "from lib.test.evaluation.environment import EnvSettings\n\n\n"
+        "def local_env_settings():\n"
+        "    settings = EnvSettings()\n"
+        f"    settings.prj_dir = {str(root)!r}\n"
+        f"    settings.save_dir = {str(save_dir)!r}\n"
+        f"    settings.got10k_path = {str(got10k_path)!r}\n"
+        f"    settings.results_path = {str(results)!r}\n"
+        "    return settings\n")
+
+
+def write_test_yaml(root: Path, base: Path, name: str, epoch: int) -> None:
+    """``experiments/ostrack/<name>.yaml``: the host config ``base`` evaluating the SLT checkpoint of ``epoch``."""
+    config = yaml.safe_load(base.read_text())
+    config["TEST"]["EPOCH"] = epoch
+    (root / "experiments" / "ostrack" / f"{name}.yaml").write_text(yaml.safe_dump(config))

@@ -157,9 +157,10 @@ def test_patch_set_applies_and_reverts_byte_identical(tmp_path) -> None:
     assert tree_digest(tree) == tree_digest(HOST)
 
 
-def test_host_train_py_runs_slt_and_resumes(tmp_path, got10k) -> None:
-    """``tracking/train.py --script slt_ostrack --mode single``: one epoch, a weights-only checkpoint; a rerun
-    with two epochs resumes from it and trains only epoch 2."""
+def test_host_train_py_runs_slt_evaluates_and_resumes(tmp_path, got10k) -> None:
+    """``tracking/train.py --script slt_ostrack --mode single``: one epoch, a weights-only checkpoint that the
+    host's ``tracking/test.py`` evaluates (GOT-10k val layout); a rerun with two epochs resumes from it and
+    trains only epoch 2."""
     from ostrack_helpers import patched_copy, write_slt_config, write_train_local
     from transt_helpers import run_python
 
@@ -171,10 +172,25 @@ def test_host_train_py_runs_slt_and_resumes(tmp_path, got10k) -> None:
     args = ["tracking/train.py", "--script", "slt_ostrack", "--save_dir", str(out), "--mode", "single"]
     first = run_python([*args, "--config", str(write_slt_config(tmp_path / "smoke.yaml", epochs=1))], tree,
                        PATH=f"{bin_dir}:{path}")
-    checkpoint = out / "checkpoints" / "train" / "slt_ostrack" / "smoke" / "OSTrack_ep0001.pth.tar"
+    checkpoint = out / "checkpoints" / "train" / "ostrack" / "smoke" / "OSTrack_ep0001.pth.tar"
     assert checkpoint.is_file(), first.stdout[-3000:] + first.stderr[-3000:]
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     assert state["epoch"] == 1 and "box_head.conv5_ctr.weight" in state["net"]
+
+    from ostrack_helpers import write_test_local, write_test_yaml
+    from transt_helpers import synthetic_got10k
+
+    val = synthetic_got10k(tmp_path / "got10k", videos=1, frames=6, seed=3, split="val")
+    write_test_local(tree, tmp_path / "got10k", out, tmp_path / "results")
+    write_test_yaml(tree, HOST / "experiments" / "ostrack" / f"{CONFIG}.yaml", "smoke", epoch=1)
+    evaluation = run_python(["tracking/test.py", "ostrack", "smoke", "--dataset_name", "got10k_val",
+                             "--threads", "0", "--num_gpus", "1"], tree)
+    results = sorted((tmp_path / "results").rglob("*.txt"))
+    names = [p.name for p in results]
+    sequence = (val / "list.txt").read_text().split()[0]
+    assert f"{sequence}.txt" in names, evaluation.stdout[-3000:] + evaluation.stderr[-3000:]
+    boxes = np.loadtxt(next(p for p in results if p.name == f"{sequence}.txt"), delimiter="\t")
+    assert boxes.shape == (6, 4) and np.isfinite(boxes).all() and (boxes[:, 2:] >= 10).all()
     second = run_python([*args, "--config", str(write_slt_config(tmp_path / "smoke.yaml", epochs=2))], tree,
                         PATH=f"{bin_dir}:{path}")
     log = second.stdout + second.stderr
