@@ -35,6 +35,9 @@ PACKAGE_CONFIGS = Path(__file__).resolve().parent / "experiments"
 DATASETS = {"got10k": ("Got10k", "got10k_dir"), "lasot": ("Lasot", "lasot_dir"),
             "trackingnet": ("TrackingNet", "trackingnet_dir")}
 """SLT config dataset name -> (``lib.train.dataset`` class, ``settings.env`` attribute holding its folder)."""
+OPTIMIZERS = ("adamw", "sgd")
+"""``adamw``: the host's optimizer; ``sgd``: plain SGD, whose update is linear in the gradient (the torchrun
+equivalence check uses it: Adam's first step is ``lr * sign(g)``, which rounding can flip where ``g ~ 0``)."""
 logger = logging.getLogger(__name__)
 
 
@@ -149,9 +152,13 @@ def run(settings: Any, config_file: Path, seed: int) -> None:
 
     head = [p for n, p in net.named_parameters() if "backbone" not in n and p.requires_grad]
     backbone = [p for n, p in net.named_parameters() if "backbone" in n and p.requires_grad]
-    optimizer = torch.optim.AdamW([{"params": head}, {"params": backbone,
-                                                      "lr": slt["LR"] * cfg.TRAIN.BACKBONE_MULTIPLIER}],
-                                  lr=slt["LR"], weight_decay=slt["WEIGHT_DECAY"])
+    groups = [{"params": head}, {"params": backbone, "lr": slt["LR"] * cfg.TRAIN.BACKBONE_MULTIPLIER}]
+    if slt["OPTIMIZER"] not in OPTIMIZERS:
+        raise ValueError(f"SLT.OPTIMIZER = {slt['OPTIMIZER']!r} in {config_file}; expected one of {OPTIMIZERS}")
+    if slt["OPTIMIZER"] == "adamw":
+        optimizer = torch.optim.AdamW(groups, lr=slt["LR"], weight_decay=slt["WEIGHT_DECAY"])
+    else:
+        optimizer = torch.optim.SGD(groups, lr=slt["LR"], weight_decay=slt["WEIGHT_DECAY"])
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, slt["LR_DROP_EPOCH"])
     update = UpdateConfig(chunk_size=slt["CHUNK_SIZE"], grad_clip=slt["GRAD_CLIP"], sample_order="clip")
     trainer = SLTTrainer(actor, [loader], optimizer, settings, scheduler, tracker, update,
