@@ -160,22 +160,34 @@ def test_patch_set_applies_and_reverts_byte_identical(tmp_path) -> None:
 
 
 def test_host_train_py_runs_slt_evaluates_and_resumes(tmp_path, got10k) -> None:
-    """``tracking/train.py --script slt_ostrack --mode single``: one epoch, a weights-only checkpoint that the
-    host's ``tracking/test.py`` evaluates (GOT-10k val layout); a rerun with two epochs resumes from it and
-    trains only epoch 2."""
+    """``tracking/train.py --script slt_ostrack --mode single`` for two epochs, killed during epoch 2: epoch 1
+    left a weights-only checkpoint that the host's ``tracking/test.py`` evaluates (GOT-10k val layout); the same
+    command rerun resumes from it and trains only epoch 2."""
+    import signal
+    import subprocess
+    import time
+
     from ostrack_helpers import patched_copy, write_slt_config, write_train_local
-    from transt_helpers import run_python
+    from transt_helpers import host_env, run_python
 
     tree = patched_copy(HOST, tmp_path / "tree")
     write_train_local(tree, tmp_path / "workspace", got10k)
     out = tmp_path / "out"
     path = os.environ["PATH"]
     bin_dir = str(Path(sys.executable).parent)
-    args = ["tracking/train.py", "--script", "slt_ostrack", "--save_dir", str(out), "--mode", "single"]
-    first = run_python([*args, "--config", str(write_slt_config(tmp_path / "smoke.yaml", epochs=1))], tree,
-                       PATH=f"{bin_dir}:{path}")
+    args = ["tracking/train.py", "--script", "slt_ostrack", "--save_dir", str(out), "--mode", "single",
+            "--config", str(write_slt_config(tmp_path / "smoke.yaml", epochs=2))]
     checkpoint = out / "checkpoints" / "train" / "ostrack" / "smoke" / "OSTrack_ep0001.pth.tar"
-    assert checkpoint.is_file(), first.stdout[-3000:] + first.stderr[-3000:]
+    first = subprocess.Popen([sys.executable, "-W", "ignore", *args], cwd=tree, start_new_session=True,
+                             env=host_env(tree, PATH=f"{bin_dir}:{path}"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while not checkpoint.is_file() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # the job: tracking/train.py and its run_training.py child
+    first.wait()
+    assert checkpoint.is_file()
+    assert not checkpoint.with_name("OSTrack_ep0002.pth.tar").exists()  # killed during epoch 2
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     assert state["epoch"] == 1 and "box_head.conv5_ctr.weight" in state["net"]
 
@@ -193,8 +205,7 @@ def test_host_train_py_runs_slt_evaluates_and_resumes(tmp_path, got10k) -> None:
     assert f"{sequence}.txt" in names, evaluation.stdout[-3000:] + evaluation.stderr[-3000:]
     boxes = np.loadtxt(next(p for p in results if p.name == f"{sequence}.txt"), delimiter="\t")
     assert boxes.shape == (6, 4) and np.isfinite(boxes).all() and (boxes[:, 2:] >= 10).all()
-    second = run_python([*args, "--config", str(write_slt_config(tmp_path / "smoke.yaml", epochs=2))], tree,
-                        PATH=f"{bin_dir}:{path}")
+    second = run_python(args, tree, PATH=f"{bin_dir}:{path}")
     log = second.stdout + second.stderr
     assert "resumed from" in log and "OSTrack_ep0001.pth.tar (epoch 1)" in log, log[-3000:]
     resumed = torch.load(checkpoint.with_name("OSTrack_ep0002.pth.tar"), map_location="cpu", weights_only=True)
