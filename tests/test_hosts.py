@@ -30,8 +30,9 @@ def adapter(tmp_path, monkeypatch):
     yield from fake_adapter(tmp_path, monkeypatch)
 
 
-def test_builtin_adapters_declare_three_host_kinds_and_two_tracker_kinds():
+def test_builtin_adapters_declare_four_host_kinds_and_two_tracker_kinds():
     assert {name: (h.description, h.patches) for name, h in hosts.host_kinds().items()} == {
+        "ostrack": ("botaoye/OSTrack", "slt_ostrack:patches"),
         "pysot": ("STVIR/pysot", "slt_pysot:patches"),
         "transt": ("chenxin-dlut/TransT", "slt_pytracking:patches/transt"),
         "trdimp": ("594422814/TransformerTrack", "slt_pytracking:patches/trdimp")}
@@ -44,14 +45,16 @@ def test_builtin_adapters_declare_three_host_kinds_and_two_tracker_kinds():
 def test_pyproject_entry_points_are_what_the_registry_reads():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     declared = project["entry-points"][hosts.ENTRY_POINT_GROUP]
-    assert declared == {"pysot": "slt_pysot.host:ADAPTER", "pytracking": "slt_pytracking.host:ADAPTER"}
+    assert declared == {"pysot": "slt_pysot.host:ADAPTER", "pytracking": "slt_pytracking.host:ADAPTER",
+                        "ostrack": "slt_ostrack.host:ADAPTER"}
     loaded = {name: importlib.import_module(value.partition(":")[0]).ADAPTER for name, value in declared.items()}
-    assert tuple(loaded.values()) == hosts.adapters()
+    assert sorted(loaded.values(), key=lambda a: a.name) == sorted(hosts.adapters(), key=lambda a: a.name)
 
 
 @pytest.mark.parametrize("kind, names", [("pysot", ["10-train-slt-hook.patch", "20-test-cpu.patch"]),
                                          ("transt", ["10-compat.patch", "20-slt-shims.patch"]),
-                                         ("trdimp", ["10-compat.patch", "20-slt-shims.patch"])])
+                                         ("trdimp", ["10-compat.patch", "20-slt-shims.patch"]),
+                                         ("ostrack", ["10-train-slt-hook.patch", "20-test-cpu.patch"])])
 def test_patch_sets_are_package_data_inside_the_adapter_package(kind, names):
     """The patches resolve inside the imported adapter package (not a source checkout's top-level folder), and
     pyproject's package-data globs cover each of them, so a wheel carries them."""
@@ -78,13 +81,14 @@ def test_reading_the_registry_imports_no_host_and_no_torch():
 
 
 def test_unknown_kinds_name_the_registered_ones():
-    with pytest.raises(hosts.RegistryError, match=r"unknown host kind 'ostrack' \(registered: pysot, transt, trdimp\)"):
-        hosts.host_kind("ostrack")
+    with pytest.raises(hosts.RegistryError, match=r"unknown host kind 'mixformer' \(registered: ostrack, pysot, "
+                                                  r"transt, trdimp\)"):
+        hosts.host_kind("mixformer")
     with pytest.raises(SetupError, match="unknown tracker kind 'siamfc' .expected one of reference, static, pysot, "
                                          "transt"):
         TrackerSpec("siamfc", Path("/w.pth"))
-    with pytest.raises(ValueError, match="unknown host kind 'ostrack'.*pysot, transt, trdimp"):
-        parse_host_root("ostrack=/somewhere")
+    with pytest.raises(ValueError, match="unknown host kind 'mixformer'.*ostrack, pysot, transt, trdimp"):
+        parse_host_root("mixformer=/somewhere")
     with pytest.raises(ValueError, match="expected KIND=PATH"):
         parse_host_root("pysot")
     assert parse_host_root("pysot=~/pysot") == ("pysot", Path("~/pysot").expanduser())
@@ -116,7 +120,7 @@ def test_workspace_puts_the_kind_s_host_root_on_the_tracker_path(adapter, tmp_pa
     with pytest.raises(ValueError, match="tracker mine: a fake tracker needs its fakehost checkout: --host-root "
                                          "fakehost=PATH"):
         write_workspace(tmp_path / "ws", sequences, trackers)
-    with pytest.raises(ValueError, match="unknown host kind 'fake' .registered: fakehost, pysot, transt, trdimp"):
+    with pytest.raises(ValueError, match="unknown host kind 'fake' .registered: fakehost, ostrack, pysot, transt, trdimp"):
         write_workspace(tmp_path / "ws", sequences, trackers, host_roots={"fake": tmp_path / "fakeroot"})
     out = write_workspace(tmp_path / "ws", sequences, trackers, host_roots={"fakehost": tmp_path / "fakeroot"})
     ini = configparser.ConfigParser(interpolation=None)
@@ -151,8 +155,9 @@ def test_a_source_checkout_s_pyproject_replaces_stale_installed_entries_of_this_
         return SimpleNamespace(name=name, value=value, dist=SimpleNamespace(metadata={"Name": dist}))
 
     stale = entry("pysot", "slt_pysot.old_host:ADAPTER", "slt_track")
-    other = entry("ostrack", "slt_ostrack.host:ADAPTER", "slt-ostrack")
+    other = entry("thirdparty", "slt_thirdparty.host:ADAPTER", "slt-thirdparty")
     monkeypatch.setattr(hosts.metadata, "entry_points", lambda group: [stale, other])
     found = {ep.name: ep.value for ep in hosts._entry_points()}
-    assert found == {"ostrack": "slt_ostrack.host:ADAPTER", "pysot": "slt_pysot.host:ADAPTER",
+    assert found == {"thirdparty": "slt_thirdparty.host:ADAPTER", "ostrack": "slt_ostrack.host:ADAPTER",
+                     "pysot": "slt_pysot.host:ADAPTER",
                      "pytracking": "slt_pytracking.host:ADAPTER"}

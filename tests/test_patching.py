@@ -71,12 +71,12 @@ def test_require_applied_names_the_command_until_the_tree_is_patched(fake_host):
 
 def test_patch_host_accepts_exactly_the_registered_kinds(adapter, capsys):
     kinds = set(hosts.host_kinds())
-    assert kinds == {"fakehost", "pysot", "transt", "trdimp"}
+    assert kinds == {"fakehost", "ostrack", "pysot", "transt", "trdimp"}
     with pytest.raises(SystemExit) as exit_:
-        main(["patch-host", "ostrack", "."])
+        main(["patch-host", "mixformer", "."])
     assert exit_.value.code == 2
     error = capsys.readouterr().err
-    assert "invalid choice: 'ostrack'" in error and all(f"'{kind}'" in error for kind in kinds)
+    assert "invalid choice: 'mixformer'" in error and all(f"'{kind}'" in error for kind in kinds)
     with pytest.raises(SystemExit):
         main(["patch-host", "--help"])
     usage = " ".join(capsys.readouterr().out.split())
@@ -84,8 +84,9 @@ def test_patch_host_accepts_exactly_the_registered_kinds(adapter, capsys):
 
 
 def test_unknown_kind_through_the_api_names_the_registered_ones(tmp_path):
-    with pytest.raises(patching.PatchError, match=r"unknown host kind 'ostrack' \(registered: pysot, transt, trdimp\)"):
-        patching.status("ostrack", tmp_path)
+    with pytest.raises(patching.PatchError,
+                       match=r"unknown host kind 'mixformer' \(registered: ostrack, pysot, transt, trdimp\)"):
+        patching.status("mixformer", tmp_path)
 
 
 def test_markers_of_the_fake_kind_come_from_its_adapter(adapter):

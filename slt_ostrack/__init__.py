@@ -1,0 +1,29 @@
+"""SLT for OSTrack-layout trees (botaoye/OSTrack: ``lib/train``, ``lib/config``, ``lib/test``, ``tracking/``).
+
+* :mod:`slt_ostrack.host` -- the host kind as plain data (markers, patch folder), host-free;
+* :mod:`slt_ostrack.policy` -- the categorical policy over the centre-map cells and box helpers, host-free;
+* :mod:`slt_ostrack.compat` -- CPU shims for the host's breakages, applied from outside the tree;
+* :mod:`slt_ostrack.tracker` -- :class:`~slt_ostrack.tracker.SLTOSTrack`, the batched exploration tracker;
+* :mod:`slt_ostrack.actor` -- :class:`~slt_ostrack.actor.SLTOSTrackActor`, the loss module of the update.
+
+Modules that import the host call :func:`host_root` first, which names the fix when no tree is importable.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+
+def host_root() -> Path:
+    """The OSTrack-layout tree on ``sys.path`` (the folder holding ``lib/``); installs :mod:`slt_ostrack.compat`."""
+    spec = importlib.util.find_spec("lib")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("no OSTrack tree on sys.path: run from an OSTrack checkout or set PYTHONPATH=<checkout>")
+    root = Path(next(iter(spec.submodule_search_locations))).resolve().parent
+    if not (root / "lib" / "models" / "ostrack" / "ostrack.py").is_file():
+        raise ImportError(f"{root} holds a 'lib' package but not lib/models/ostrack/ostrack.py: not an OSTrack tree")
+    from slt_ostrack import compat
+
+    compat.install()
+    return root

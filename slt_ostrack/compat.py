@@ -1,0 +1,62 @@
+"""CPU and new-PyTorch shims for OSTrack 33b5e12, installed from outside the tree (idempotent).
+
+* ``torch._six`` (gone since PyTorch 2.0; ``lib/train/data/loader.py`` imports ``string_classes`` and
+  ``int_classes`` from it): a stub module with those two names.
+* ``collections.Mapping`` / ``Sequence`` (moved to ``collections.abc`` in Python 3.10; used by the host's
+  collate functions): aliases.
+* Hard ``.cuda()`` calls (``lib/test/tracker/ostrack.py``, ``lib/test/tracker/data_utils.py``'s
+  ``Preprocessor``, the corner head): on a machine without CUDA, ``Tensor.cuda`` and ``Module.cuda`` return the
+  object unchanged (on the CPU); with CUDA they are left alone.
+* ``wandb`` (imported unconditionally by ``lib/train/trainers/ltr_trainer.py`` through
+  ``lib/train/data/wandb_logger.py``, used only with ``--use_wandb 1``): when it is not installed, a stub
+  module whose every attribute raises ImportError naming the fix.
+"""
+
+from __future__ import annotations
+
+import collections
+import collections.abc
+import importlib.util
+import logging
+import sys
+import types
+
+import torch
+
+logger = logging.getLogger(__name__)
+_installed = False
+
+
+def _stay_on_cpu(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003  (signature of .cuda())
+    return self
+
+
+def _no_wandb(name: str) -> None:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise ImportError(f"wandb.{name}: wandb is not installed (only --use_wandb 1 needs it): pip install wandb")
+
+
+def install() -> None:
+    """Install every shim this machine needs; a second call does nothing."""
+    global _installed
+    if _installed:
+        return
+    if "torch._six" not in sys.modules:
+        six = types.ModuleType("torch._six")
+        six.string_classes = (str, bytes)
+        six.int_classes = int
+        six.inf = float("inf")
+        sys.modules["torch._six"] = six
+    for name in ("Mapping", "Sequence", "MutableMapping", "Iterable"):
+        if not hasattr(collections, name):
+            setattr(collections, name, getattr(collections.abc, name))
+    if "wandb" not in sys.modules and importlib.util.find_spec("wandb") is None:
+        stub = types.ModuleType("wandb")
+        stub.__getattr__ = _no_wandb
+        sys.modules["wandb"] = stub
+    if not torch.cuda.is_available():
+        torch.Tensor.cuda = _stay_on_cpu
+        torch.nn.Module.cuda = _stay_on_cpu
+        logger.debug("no CUDA: the host's .cuda() calls keep tensors and modules on the CPU")
+    _installed = True

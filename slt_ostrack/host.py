@@ -1,0 +1,26 @@
+"""What the core needs to know about OSTrack-layout trees, declared without importing the host or torch (entry
+point ``slt.adapters``).
+
+* host kind ``ostrack``: a botaoye/OSTrack checkout, recognised by its LTR trainer, model, tracker and
+  ``tracking/train.py``; patched with the diffs in this package's ``patches/`` folder (``slt patch-host ostrack
+  ROOT``): ``tracking/train.py --script slt_ostrack`` hands over to :mod:`slt_ostrack.train`, and
+  ``tracking/test.py`` installs the CPU shims.
+* No VOT tracker kind yet.
+
+This module imports only :mod:`slt.hosts`: the registry imports it to list kinds, with no host tree present.
+"""
+
+from __future__ import annotations
+
+from slt.hosts import Adapter, HostKind
+
+OSTRACK = HostKind(
+    name="ostrack",
+    markers=("lib/train/trainers/ltr_trainer.py", "lib/models/ostrack/ostrack.py", "lib/test/tracker/ostrack.py",
+             "tracking/train.py"),
+    description="botaoye/OSTrack",
+    commit="33b5e12",
+    patches="slt_ostrack:patches",
+)
+
+ADAPTER = Adapter(name="ostrack", hosts=(OSTRACK,), vot_trackers=())
