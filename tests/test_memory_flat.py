@@ -35,7 +35,8 @@ def test_resident_memory_does_not_grow_over_200_slt_steps(tmp_path):
     sampler = SequenceSampler([Got10k(root)], samples_per_epoch=STEPS * 2, num_frames=4, max_gap=-1,
                               frame_sample_mode="sequential")
     model = build_model(seed=0).eval()
-    tracker, actor = ReferenceTracker(model), ReferenceSLTActor(model)
+    tracker = ReferenceTracker(model)
+    actor = ReferenceSLTActor(tracker)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     runner = Runner("slt", tmp_path / "run", model, optimizer,
                     RunConfig(steps=STEPS, batch_size=2, checkpoint_every=50, progress=False))
