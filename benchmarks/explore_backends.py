@@ -18,10 +18,10 @@ from slt import policy
 from slt.crop import crop_opencv
 from slt.data.synthetic import SyntheticConfig, generate_video
 from slt.reference.actor import ReferenceSLTActor
-from slt.reference.anchors import decode
 from slt.reference.model import ReferenceSiamRPN
-from slt.reference.tracker import ReferenceTracker, context_size
+from slt.reference.tracker import ReferenceTracker
 from slt.rollout import Rollout, explore, gt_in_crop
+from slt.siamrpn import REFERENCE, decode_deltas, siamfc_context_side
 from slt.update import UpdateConfig, slt_update
 from slt.boxes import box_iou_xywh
 
@@ -49,7 +49,7 @@ class ReferenceBackend(Backend):
         self.device = device
         self.model = ReferenceSiamRPN().to(device).eval()
         self.tracker = ReferenceTracker(self.model)
-        self.actor = ReferenceSLTActor(self.model)
+        self.actor = ReferenceSLTActor(self.tracker)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-5)
         self.config = UpdateConfig(chunk_size=64)
 
@@ -89,7 +89,7 @@ class OfficialStyleExplorer:
     def __init__(self, tracker: ReferenceTracker) -> None:
         self.tracker = tracker
         self.model = tracker.model
-        self.window = tracker.window.cpu().numpy()
+        self.window = tracker.shaping.window.cpu().numpy()
         self.anchors = tracker.anchors
 
     def run(self, batch: dict[str, list[Any]]) -> Rollout:
@@ -102,7 +102,7 @@ class OfficialStyleExplorer:
         z_crops = []
         for k in rows:
             box = batch["template_annos"][k]
-            side = float(context_size(torch.as_tensor(box[2:]), p.context_amount))
+            side = float(siamfc_context_side(torch.as_tensor(box[2:]), p.context_amount))
             z_crops.append(torch.from_numpy(crop_opencv(batch["template_images"][k], box[:2] + box[2:] / 2 - 0.5,
                                                         side, exemplar)).permute(2, 0, 1).float().to(device))
         z = torch.stack(z_crops)
@@ -113,7 +113,7 @@ class OfficialStyleExplorer:
             for t in range(1, num_frames):
                 x_crops, frame_regions = [], []
                 for r, k in enumerate(rows):
-                    side_x = float(context_size(torch.as_tensor(size[r]), p.context_amount)) * search / exemplar
+                    side_x = float(siamfc_context_side(torch.as_tensor(size[r]), p.context_amount)) * search / exemplar
                     frame = batch["search_images"][k][t]
                     x_crops.append(torch.from_numpy(crop_opencv(frame, centre[r] - 0.5, side_x, search))
                                    .permute(2, 0, 1).float().to(device))
@@ -121,10 +121,10 @@ class OfficialStyleExplorer:
                 x = torch.stack(x_crops)
                 cls, loc = model(z, x)
                 fg = torch.sigmoid(cls).cpu().numpy()
-                pred = decode(loc, self.anchors).cpu().numpy()
+                pred = decode_deltas(loc.transpose(1, 2), self.anchors, REFERENCE.max_log_delta).cpu().numpy()
                 step_boxes, step_actions, step_pen = [], [], []
                 for r in range(len(rows)):
-                    side_z = float(context_size(torch.as_tensor(size[r]), p.context_amount))
+                    side_z = float(siamfc_context_side(torch.as_tensor(size[r]), p.context_amount))
                     scale_z = exemplar / side_z
                     pen = policy.scale_ratio_penalty(torch.from_numpy(pred[r][None, :, 2:]),
                                                      torch.from_numpy(size[r][None] * scale_z), p.penalty_k)[0].numpy()

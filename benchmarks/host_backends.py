@@ -180,7 +180,7 @@ class PySOTBackend(Backend):
         if self.CALIBRATE_BN:
             calibrate_batchnorm(self.model)
         self.tracker = SLTSiamRPNTracker(self.model, crop="torch")
-        self.actor = SLTSiamRPNActor(self.model)
+        self.actor = SLTSiamRPNActor(self.tracker)
         self.official_actor = recorded_targets_actor(self.model)
         self.anchor_target = AnchorTarget()
         self.optimizer = build_optimizer(self.model)
@@ -292,7 +292,7 @@ class PySOTBackend(Backend):
         """PySOT ``AnchorTarget`` of ground truth ``gt`` (4,) xywh in the crop of ``region`` (4,): ``label_cls``
         (A, s, s) int64, ``label_loc`` (4, A, s, s) and ``label_loc_weight`` (A, s, s) float32."""
         from pysot.core.config import cfg
-        from slt_pysot.actor import crop_gt_to_corners
+        from slt.siamrpn import crop_gt_to_corners
 
         out = cfg.TRAIN.OUTPUT_SIZE
         anchors = len(cfg.ANCHOR.RATIOS) * len(cfg.ANCHOR.SCALES)

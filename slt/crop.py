@@ -23,6 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+CROP_BACKENDS = ("torch", "host")
+"""Where the adapters' exploration crops come from: ``"torch"`` (:func:`crop_batch`, batched on the compute device)
+or ``"host"`` (the host tracker's own per-image crop function, bit-exact with it, slower)."""
+
 
 @dataclass
 class FrameBatch:

@@ -2,8 +2,8 @@
 
 ``actor(samples) -> (loss, stats)``, as :class:`slt.reference.actor.ReferenceSLTActor` does for the reference
 network: a fresh training forward of :class:`~slt_pysot.model_builder.SLTModelBuilder` on the recorded template
-and search crops, the policy logits rebuilt with the recorded penalty and exactly the exploration shaping
-(:func:`slt_pysot.tracker.policy_logits`, ``NO_NEG_LOGIT`` included: official bug B15 fixed), the SCST term of
+and search crops, the policy logits rebuilt with the recorded penalty and the exploration tracker's own shaping
+object and score rule (``tracker.shaping``, ``tracker.no_neg_logit``: official bug B15 fixed), the SCST term of
 :func:`slt.scst.scst_loss`, and PySOT's anchor L1 loss with targets from PySOT's own ``AnchorTarget``.
 """
 
@@ -15,46 +15,37 @@ from torch import Tensor
 
 from pysot.core.config import cfg
 from pysot.datasets.anchor_target import AnchorTarget
-from slt import policy, scst
+from slt import scst
 from slt.rollout import Samples
-from slt_pysot.tracker import foreground_prob, policy_logits
-
-
-def crop_gt_to_corners(gt_in_crop: np.ndarray) -> np.ndarray:
-    """``(M, 4)`` ground truth xywh in continuous crop pixels -> ``(M, 4)`` x1y1x2y2 in PySOT's crop frame.
-
-    Crop pixel ``k`` covers ``[k, k + 1)`` in the continuous frame (:mod:`slt.crop`) and has index ``k`` in
-    PySOT's frame, whose anchors sit at ``SEARCH_SIZE // 2 + stride * j`` (the crop centre is the index
-    ``(S - 1) / 2``, where the tracker's centre ``x + (w - 1) / 2`` lands). So the centre moves by -0.5 px and
-    the size is kept. Rows with NaN stay NaN.
-    """
-    centre = gt_in_crop[:, :2] + gt_in_crop[:, 2:] / 2 - 0.5
-    half = gt_in_crop[:, 2:] / 2
-    return np.concatenate((centre - half, centre + half), axis=1)
+from slt.siamrpn import crop_gt_to_corners, rpn_foreground_prob
+from slt_pysot.tracker import SLTSiamRPNTracker
 
 
 class SLTSiamRPNActor:
     """``CLS_WEIGHT * L_slt + LOC_WEIGHT * L_loc`` for SLT-SiamRPN++ (the loc term only when ``RL_TRAIN_LOC``).
 
-    The recorded crops must come from :class:`~slt_pysot.tracker.SLTSiamRPNTracker` with the same cfg; anchor
-    targets need ``TRAIN.SEARCH_SIZE == TRACK.INSTANCE_SIZE`` and ``TRAIN.OUTPUT_SIZE`` equal to the tracker's
-    score size (checked here). Frames without ground truth (invisible or padded) get all-zero anchor targets,
+    Built from the exploration tracker (:class:`~slt_pysot.tracker.SLTSiamRPNTracker`): its model, its
+    :class:`slt.policy.Shaping` and its ``no_neg_logit``, so the update's logits are the exploration's up to dtype
+    (exploration float64, as the stock tracker; the update float32 with the same window cast). Anchor targets
+    need ``TRAIN.SEARCH_SIZE == TRACK.INSTANCE_SIZE`` and ``TRAIN.OUTPUT_SIZE`` equal to the tracker's score size
+    (checked here). Frames without ground truth (invisible or padded) get all-zero anchor targets,
     i.e. no loc loss, as the official code does. ``AnchorTarget`` keeps a random subset of at most
     ``TRAIN.POS_NUM`` positives (NumPy's global RNG, saved in every checkpoint).
     """
 
-    def __init__(self, model: torch.nn.Module) -> None:
-        score_size = (cfg.TRACK.INSTANCE_SIZE - cfg.TRACK.EXEMPLAR_SIZE) // cfg.ANCHOR.STRIDE + 1 + cfg.TRACK.BASE_SIZE
+    def __init__(self, tracker: SLTSiamRPNTracker) -> None:
+        score_size = tracker.score_size
         if cfg.TRAIN.SEARCH_SIZE != cfg.TRACK.INSTANCE_SIZE or cfg.TRAIN.OUTPUT_SIZE != score_size:
             raise ValueError(
                 f"SLT trains on the tracker's own search crops: TRAIN.SEARCH_SIZE ({cfg.TRAIN.SEARCH_SIZE}) must equal "
                 f"TRACK.INSTANCE_SIZE ({cfg.TRACK.INSTANCE_SIZE}) and TRAIN.OUTPUT_SIZE ({cfg.TRAIN.OUTPUT_SIZE}) the "
                 f"score size {score_size} = (INSTANCE_SIZE - EXEMPLAR_SIZE) // STRIDE + 1 + TRACK.BASE_SIZE"
             )
-        self.model = model
+        self.model = tracker.model
+        self.shaping = tracker.shaping
+        self.no_neg_logit = tracker.no_neg_logit
         self.score_size = score_size
-        self.anchor_num = len(cfg.ANCHOR.RATIOS) * len(cfg.ANCHOR.SCALES)
-        self.window = policy.hann_window(score_size, self.anchor_num)
+        self.anchor_num = tracker.anchor_num
         self.anchor_target = AnchorTarget()
 
     def anchor_targets(self, samples: Samples) -> tuple[Tensor, Tensor]:
@@ -79,8 +70,9 @@ class SLTSiamRPNActor:
             data["label_loc"], data["label_loc_weight"] = self.anchor_targets(samples)
         outputs = self.model(data)
         device = outputs["cls"].device
-        fg_prob = foreground_prob(outputs["cls"], cfg.TRAIN.NO_NEG_LOGIT)
-        return policy_logits(fg_prob, samples.extras["penalty"].to(device), self.window.to(device)), outputs
+        fg_prob = rpn_foreground_prob(outputs["cls"], self.no_neg_logit)
+        extras = {key: value.to(device) for key, value in samples.extras.items()}
+        return self.shaping.to(device).logits(fg_prob, extras), outputs
 
     def __call__(self, samples: Samples) -> tuple[Tensor, dict[str, float]]:
         """Loss of M samples (see :meth:`logits`; also ``actions`` (M,), ``rewards`` (M,), ``mask`` (M,))."""

@@ -34,6 +34,8 @@ SLT.CHUNK_SIZE                             64               samples per backward
 SLT.CHUNK_NORM                             'mean'           'mean' (gradient of the batch mean, PySOT) or 'sum'
 SLT.REWARD                                 'mean_iou'       return of a trajectory (slt.scst.RETURNS)
 SLT.BASELINE                               'greedy'         baseline (slt.scst.BASELINES); 'greedy' is SCST
+SLT.SAMPLES                                1                sampled trajectories per clip (>= 2 for BASELINE
+                                                            'mean_of_samples')
 SLT.CROP                                   'torch'          exploration crops: 'torch' (batched grid_sample) or
                                                             'host' (PySOT's get_subwindow, bit-exact, slower)
 SLT.DEVICE                                 ''               torch device; '' = cuda if CUDA and available, else cpu
@@ -96,6 +98,7 @@ SLT_KEYS: tuple[tuple[str, Any], ...] = (
     ("SLT.CHUNK_NORM", "mean"),
     ("SLT.REWARD", "mean_iou"),
     ("SLT.BASELINE", "greedy"),
+    ("SLT.SAMPLES", 1),
     ("SLT.CROP", "torch"),
     ("SLT.DEVICE", ""),
     ("SLT.KEEP_CHECKPOINTS", 3),
@@ -115,8 +118,6 @@ SLT_KEYS: tuple[tuple[str, Any], ...] = (
     ("SLT.DATASET.TRACKINGNET.ALLOW_EVAL_SPLIT", False),
 )
 """Every key :func:`register_slt_cfg` adds, with its default (documented in the module docstring)."""
-
-CROP_BACKENDS = ("torch", "host")
 
 
 def register_slt_cfg(cfg: CfgNode) -> CfgNode:

@@ -22,55 +22,11 @@ from pysot.core.config import cfg
 from pysot.tracker.siamrpn_tracker import SiamRPNTracker
 from pysot.tracker.tracker_builder import TRACKS
 from slt import policy
-from slt.crop import FrameBatch, crop_batch, crop_windows, frame_means, siamfc_region, to_uint8
+from slt.crop import CROP_BACKENDS, FrameBatch, crop_batch, crop_windows, frame_means, to_uint8
 from slt.rollout import TrackStep
-from slt_pysot.config import CROP_BACKENDS, register_slt_cfg
-
-MIN_SIZE = 10.0
-"""PySOT's ``_bbox_clip`` keeps the target at least this many pixels wide and high."""
-
-
-def foreground_prob(cls: Tensor, no_neg_logit: bool = False) -> Tensor:
-    """RPN classification output ``(B, 2A, s, s)`` -> ``(B, A*s*s)`` target probability per anchor.
-
-    ``sigmoid(block1 - block0)`` (= PySOT's ``softmax(...)[:, 1]``), or ``sigmoid(block1)`` with ``no_neg_logit``.
-    Candidate order is PySOT's anchor-major ``a * s * s + y * s + x``.
-    """
-    blocks = cls.reshape(cls.shape[0], 2, -1)
-    return torch.sigmoid(blocks[:, 1] if no_neg_logit else blocks[:, 1] - blocks[:, 0])
-
-
-def decode_boxes(loc: Tensor, anchors: Tensor) -> Tensor:
-    """RPN deltas ``(B, 4A, s, s)`` and anchors ``(K, 4)`` -> boxes ``(B, K, 4)`` cx cy w h.
-
-    Anchors are PySOT's ``generate_anchor`` output: cx cy w h in search-crop pixels, the centre relative to the
-    crop centre, so decoded centres are displacements of the target from the crop centre (PySOT's
-    ``_convert_bbox``).
-    """
-    delta = loc.reshape(loc.shape[0], 4, -1)
-    cx = delta[:, 0] * anchors[:, 2] + anchors[:, 0]
-    cy = delta[:, 1] * anchors[:, 3] + anchors[:, 1]
-    w = torch.exp(delta[:, 2]) * anchors[:, 2]
-    h = torch.exp(delta[:, 3]) * anchors[:, 3]
-    return torch.stack((cx, cy, w, h), dim=-1)
-
-
-def policy_logits(fg_prob: Tensor, penalty: Tensor, window: Tensor) -> Tensor:
-    """SLT-SiamRPN++ policy logits ``(B, K)`` from target probabilities and the scale/ratio penalty ``(B, K)``.
-
-    ``inv_sigmoid_eps((1 - WINDOW_INFLUENCE) * fg * penalty + WINDOW_INFLUENCE * window) * TEMP``
-    (``TRACK.WINDOW_INFLUENCE``, ``TRAIN.SIG_EPS``, ``TRAIN.TEMP``). One function for exploration and loss.
-    """
-    return policy.shaped_logits(
-        fg_prob, penalty=penalty, window=window, window_influence=cfg.TRACK.WINDOW_INFLUENCE,
-        temperature=cfg.TRAIN.TEMP, sig_eps=cfg.TRAIN.SIG_EPS,
-    )
-
-
-def context_side(size: Tensor) -> Tensor:
-    """SiamFC template side ``sqrt((w + c(w+h)) (h + c(w+h)))``, c = ``TRACK.CONTEXT_AMOUNT``: ``(B, 2) -> (B,)``."""
-    pad = cfg.TRACK.CONTEXT_AMOUNT * (size[:, 0] + size[:, 1])
-    return torch.sqrt((size[:, 0] + pad) * (size[:, 1] + pad))
+from slt.siamrpn import PYSOT, SiamRPNRules, SiamRPNState, decode_deltas, rpn_deltas, rpn_foreground_prob, \
+    siamrpn_shaping
+from slt_pysot.config import register_slt_cfg
 
 
 def _repeat_features(features: Any, copies: int) -> Any:
@@ -84,6 +40,12 @@ class SLTSiamRPNTracker(SiamRPNTracker):
     """SiamRPN++ tracker with ``batch_init`` / ``batch_track`` over ``copies * N`` trajectories (copy-major rows:
     row ``c * N + i`` follows sequence ``i``; with ``copies=2`` and ``action_mode='half'`` rows ``[0, N)`` are
     greedy and ``[N, 2N)`` sampled).
+
+    The SiamRPN step is :meth:`slt.siamrpn.SiamRPNRules.step` in the :data:`slt.siamrpn.PYSOT` conventions
+    (``rules``, from ``cfg.TRACK``). ``shaping`` is this tracker's policy shaping (float64 cosine window,
+    ``TRACK.WINDOW_INFLUENCE``, ``TRAIN.TEMP``, ``TRAIN.SIG_EPS``) and ``no_neg_logit`` its score rule
+    (``TRAIN.NO_NEG_LOGIT``), both read from the cfg once, here; :class:`slt_pysot.actor.SLTSiamRPNActor` takes
+    them from the tracker. ``state`` (:class:`slt.siamrpn.SiamRPNState`, float64) holds the trajectories.
 
     ``crop``: ``'torch'`` (default ``cfg.SLT.CROP``) crops every row in one ``grid_sample`` call on the model's
     device (:func:`slt.crop.crop_batch`, uploading only the pixels the crops need); ``'host'`` calls the
@@ -99,13 +61,18 @@ class SLTSiamRPNTracker(SiamRPNTracker):
         if self.crop not in CROP_BACKENDS:
             raise ValueError(f"SLT.CROP must be one of {CROP_BACKENDS}, got {self.crop!r}")
         self.device = next(model.parameters()).device
-        self.window_t = policy.hann_window(self.score_size, self.anchor_num, dtype=torch.float64).to(self.device)
+        self.rules = SiamRPNRules(exemplar_size=cfg.TRACK.EXEMPLAR_SIZE, instance_size=cfg.TRACK.INSTANCE_SIZE,
+                                  context_amount=cfg.TRACK.CONTEXT_AMOUNT, penalty_k=cfg.TRACK.PENALTY_K,
+                                  size_lr=cfg.TRACK.LR, conventions=PYSOT)
+        self.shaping = siamrpn_shaping(self.score_size, self.anchor_num, cfg.TRACK.WINDOW_INFLUENCE, cfg.TRAIN.TEMP,
+                                       cfg.TRAIN.SIG_EPS, dtype=PYSOT.dtype, device=self.device)
+        self.no_neg_logit = bool(cfg.TRAIN.NO_NEG_LOGIT)
         self.anchors_t = torch.from_numpy(np.ascontiguousarray(self.anchors, dtype=np.float32)).to(self.device)
         self.copies = 1
         self.channel_average: list[np.ndarray] = []
         self.padding = torch.zeros(0, 3, device=self.device)
-        self.batch_centre = torch.zeros(0, 2, dtype=torch.float64, device=self.device)
-        self.batch_size_wh = torch.zeros(0, 2, dtype=torch.float64, device=self.device)
+        empty = torch.zeros(0, 2, dtype=PYSOT.dtype, device=self.device)
+        self.state = SiamRPNState(centre=empty, size=empty)
 
     def batch_init(
         self,
@@ -120,27 +87,24 @@ class SLTSiamRPNTracker(SiamRPNTracker):
         template crop); ``init_boxes`` ``(N, 4)`` xywh, the tracker state to start from (the clip's first frame).
         Template features are computed once here and reused for every frame of the clip.
         """
-        boxes = template_boxes.detach().to(self.device, torch.float64)
-        centre = boxes[:, :2] + (boxes[:, 2:] - 1) / 2
-        side = torch.round(context_side(boxes[:, 2:]))
-        exemplar = cfg.TRACK.EXEMPLAR_SIZE
+        regions = self.rules.template_region(template_boxes.to(self.device))
+        exemplar = self.rules.exemplar_size
         padding = frame_means(template_images, self.device).floor()
         self.padding = padding.repeat(copies, 1)
         if self.crop == "host":
             self.channel_average = [np.mean(image, axis=(0, 1)) for image in template_images]
-            centre_np, side_np = centre.cpu().numpy(), side.cpu().numpy()
+            centre_np = PYSOT.centre(template_boxes.detach().to(self.device, PYSOT.dtype)).cpu().numpy()
+            side_np = regions[:, 2].cpu().numpy()
             crops = torch.cat([
                 self.get_subwindow(image, centre_np[i], exemplar, float(side_np[i]), self.channel_average[i])
                 for i, image in enumerate(template_images)
             ]).to(self.device)
         else:
             frames = FrameBatch.from_numpy(template_images, self.device)
-            crops = crop_batch(frames, siamfc_region(centre, side), exemplar, padding)
+            crops = crop_batch(frames, regions, exemplar, padding)
         self.model.template(crops)
         self.model.zf = _repeat_features(self.model.zf, copies)
-        init = init_boxes.detach().to(self.device, torch.float64)
-        self.batch_centre = (init[:, :2] + (init[:, 2:] - 1) / 2).repeat(copies, 1)
-        self.batch_size_wh = init[:, 2:].repeat(copies, 1)
+        self.state = self.rules.start(init_boxes.to(self.device), copies)
         self.copies = copies
         return to_uint8(crops)
 
@@ -148,55 +112,41 @@ class SLTSiamRPNTracker(SiamRPNTracker):
         self,
         frames: Sequence[np.ndarray],
         action_mode: str = "half",
-        generator: torch.Generator | None = None,
+        random: policy.Randomness = None,
     ) -> TrackStep:
         """Track one frame per sequence (``frames``: N HxWx3 uint8 BGR images) for every trajectory.
 
-        Returns a :class:`slt.rollout.TrackStep`: ``boxes`` ``(B, 4)`` xywh image pixels (PySOT's reported box),
-        ``actions`` ``(B,)`` anchor indices, ``crops`` ``(B, 3, S, S)`` float32 BGR search crops, 0-255
-        (S = ``TRACK.INSTANCE_SIZE``; the rollout stores them as uint8), ``regions`` ``(B, 4)`` their squares
-        ``x0, y0, side, side`` and ``extras['penalty']`` ``(B, K)`` the scale/ratio penalty the decision used.
+        ``random`` is passed to :func:`slt.policy.select_actions` (a :class:`slt.policy.ClipRandom` keyed by clip,
+        a ``torch.Generator`` or None). Returns a :class:`slt.rollout.TrackStep`: ``boxes`` ``(B, 4)`` xywh image
+        pixels (PySOT's reported box), ``actions`` ``(B,)`` anchor indices, ``crops`` ``(B, 3, S, S)`` float32 BGR
+        search crops, 0-255 (S = ``TRACK.INSTANCE_SIZE``; the rollout stores them as uint8), ``regions``
+        ``(B, 4)`` their squares ``x0, y0, side, side`` and ``extras['penalty']`` ``(B, K)`` the scale/ratio
+        penalty the decision used.
 
         The score shaping runs in float64, as the stock tracker's NumPy code does, so that greedy rows pick the
         stock tracker's anchor even among near-ties (networks with random weights produce many); the actor
-        rebuilds the logits in float32 (official B16 otherwise).
+        rebuilds the logits with the same shaping in float32 (official B16 otherwise).
         """
-        size = self.batch_size_wh
-        s_z = context_side(size)
-        scale_z = cfg.TRACK.EXEMPLAR_SIZE / s_z
-        s_x = s_z * (cfg.TRACK.INSTANCE_SIZE / cfg.TRACK.EXEMPLAR_SIZE)
-        regions = siamfc_region(self.batch_centre, s_x)
+        scale_z, regions = self.rules.search(self.state)
         crops = self._search_crops(frames, regions)
         outputs = self.model.track(crops)
-        fg_prob = foreground_prob(outputs["cls"], cfg.TRAIN.NO_NEG_LOGIT)
-        pred = decode_boxes(outputs["loc"], self.anchors_t)
-        penalty = policy.scale_ratio_penalty(pred[..., 2:], size * scale_z[:, None], cfg.TRACK.PENALTY_K)
-        logits = policy_logits(fg_prob.double(), penalty, self.window_t)
-        if not bool(torch.isfinite(logits).all()):
-            raise FloatingPointError("non-finite policy logits in exploration: the network's box or score outputs "
-                                     "overflow (untrained or diverged weights?)")
-        actions = policy.select_actions(logits, action_mode, generator)
-        rows = torch.arange(actions.shape[0], device=actions.device)
-        chosen = pred[rows, actions].double() / scale_z[:, None]
-        lr = (penalty[rows, actions] * fg_prob[rows, actions].double() * cfg.TRACK.LR)[:, None]
-        centre = self.batch_centre + chosen[:, :2]
-        new_size = size * (1 - lr) + chosen[:, 2:] * lr
-        image_wh = torch.tensor([[f.shape[1], f.shape[0]] for f in frames], dtype=torch.float64,
-                                device=self.device).repeat(self.copies, 1)
-        self.batch_centre = torch.minimum(centre, image_wh).clamp(min=0.0)
-        self.batch_size_wh = torch.minimum(new_size, image_wh).clamp(min=MIN_SIZE)
-        boxes = torch.cat((self.batch_centre - self.batch_size_wh / 2, self.batch_size_wh), dim=1)
-        return TrackStep(boxes=boxes.float(), actions=actions, crops=crops, regions=regions.float(),
-                         extras={"penalty": penalty.float()})
+        fg_prob = rpn_foreground_prob(outputs["cls"], self.no_neg_logit)
+        pred = decode_deltas(rpn_deltas(outputs["loc"]), self.anchors_t, PYSOT.max_log_delta)
+        decision = self.rules.step(self.state, fg_prob, pred, scale_z,
+                                   self.rules.image_wh(frames, self.copies, self.device), self.shaping,
+                                   action_mode, random)
+        self.state = decision.state
+        return TrackStep(boxes=self.state.boxes().float(), actions=decision.actions, crops=crops,
+                         regions=regions.float(), extras={"penalty": decision.penalty.float()})
 
     def _search_crops(self, frames: Sequence[np.ndarray], regions: Tensor) -> Tensor:
         """``(B, 3, S, S)`` float32 search crops of ``regions`` (row ``r`` crops ``frames[r % N]``)."""
-        instance = cfg.TRACK.INSTANCE_SIZE
+        instance = self.rules.instance_size
         if self.crop == "torch":
             windows = crop_windows(regions, [f.shape[:2] for f in frames])
             return crop_batch(FrameBatch.from_numpy(frames, self.device, windows), regions, instance, self.padding)
         num = len(frames)
-        centre_np = self.batch_centre.cpu().numpy()
+        centre_np = self.state.centre.cpu().numpy()
         side_np = regions[:, 2].cpu().numpy()
         return torch.cat([
             self.get_subwindow(frames[r % num], centre_np[r], instance, float(side_np[r]),

@@ -46,6 +46,7 @@ from slt_pysot.actor import SLTSiamRPNActor
 from slt_pysot.config import register_slt_cfg, resolve_device
 from slt_pysot.dataset import build_sampler
 from slt_pysot.model_builder import SLTModelBuilder
+from slt_pysot.schedule import relative_lrs, step_scheduler
 from slt_pysot.tracker import SLTSiamRPNTracker
 
 logger = logging.getLogger(__name__)
@@ -98,22 +99,19 @@ def build_optimizer(model: nn.Module) -> torch.optim.Optimizer:
 
 
 def epoch_multipliers(epochs: int) -> np.ndarray:
-    """``(epochs,)`` LR multipliers of PySOT's scheduler for ``cfg.TRAIN.LR`` / ``LR_WARMUP``: ``lr_spaces /
-    start_lr`` (PySOT sets group lr = ``lr_spaces[epoch] * initial_lr / start_lr``)."""
+    """``(epochs,)`` LR multipliers of PySOT's scheduler for ``cfg.TRAIN.LR`` / ``LR_WARMUP``
+    (:func:`slt_pysot.schedule.relative_lrs` of the scheduler PySOT's ``build_lr_scheduler`` builds)."""
     probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     scheduler = build_lr_scheduler(probe, epochs=epochs)
-    return np.asarray(scheduler.lr_spaces, dtype=np.float64) / float(scheduler.start_lr)
+    return relative_lrs(scheduler.lr_spaces, scheduler.start_lr)
 
 
 def build_scheduler(
     optimizer: torch.optim.Optimizer, steps_per_epoch: int, epochs: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-step ``LambdaLR`` applying :func:`epoch_multipliers` ``[step // steps_per_epoch]``."""
-    multipliers = epoch_multipliers(epochs)
-    last = len(multipliers) - 1
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: float(multipliers[min(step // steps_per_epoch, last)])
-    )
+    """Per-step ``LambdaLR`` applying :func:`epoch_multipliers` ``[step // steps_per_epoch]``
+    (:func:`slt_pysot.schedule.step_scheduler`)."""
+    return step_scheduler(optimizer, epoch_multipliers(epochs), steps_per_epoch)
 
 
 def load_pretrained(model: nn.Module, path: str) -> None:
@@ -153,6 +151,11 @@ def _check_unsupported() -> None:
                          f"newest checkpoint in {Path(cfg.TRAIN.SNAPSHOT_DIR) / cfg.SLT.NAME}; leave it ''")
     if cfg.TRAIN.START_EPOCH:
         raise ValueError("TRAIN.START_EPOCH must be 0 for SLT training (resuming is automatic)")
+    if cfg.SLT.SAMPLES < 1:
+        raise ValueError(f"SLT.SAMPLES = {cfg.SLT.SAMPLES}: exploration needs at least one sampled trajectory per clip")
+    if cfg.SLT.BASELINE == "mean_of_samples" and cfg.SLT.SAMPLES < 2:
+        raise ValueError(f"SLT.BASELINE = 'mean_of_samples' averages the other sampled trajectories of a clip: set "
+                         f"SLT.SAMPLES >= 2 (it is {cfg.SLT.SAMPLES})")
     if cfg.BACKBONE.PRETRAINED:
         logger.warning("BACKBONE.PRETRAINED = %r is not loaded by SLT training; start from a full model with "
                        "TRAIN.PRETRAINED", cfg.BACKBONE.PRETRAINED)
@@ -182,7 +185,7 @@ def run(device: torch.device, seed: int = DEFAULT_SEED) -> list[dict[str, float]
         load_pretrained(model, cfg.TRAIN.PRETRAINED)
     model.to(device).eval()
     tracker = SLTSiamRPNTracker(model)
-    actor = SLTSiamRPNActor(model)
+    actor = SLTSiamRPNActor(tracker)
     optimizer = build_optimizer(model)
     scheduler = build_scheduler(optimizer, steps_per_epoch, cfg.TRAIN.EPOCH)
     update = UpdateConfig(chunk_size=cfg.SLT.CHUNK_SIZE, chunk_norm=cfg.SLT.CHUNK_NORM, grad_clip=cfg.TRAIN.GRAD_CLIP,
@@ -192,12 +195,13 @@ def run(device: torch.device, seed: int = DEFAULT_SEED) -> list[dict[str, float]
     runner = SnapshotRunner(cfg.SLT.NAME, cfg.TRAIN.SNAPSHOT_DIR, model, optimizer, config, scheduler=scheduler,
                             dist=context, seed=seed, snapshot_dir=cfg.TRAIN.SNAPSHOT_DIR,
                             steps_per_epoch=steps_per_epoch)
-    logger.info("SLT on %s: %d steps (%d epochs x %d) of %d clips x %d frames; checkpoints in %s", device, steps,
-                cfg.TRAIN.EPOCH, steps_per_epoch, cfg.TRAIN.NUM_SEQ, cfg.TRAIN.NUM_FRAMES, runner.folder)
+    logger.info("SLT on %s: %d steps (%d epochs x %d) of %d clips x %d frames, %d sampled trajectories per clip; "
+                "checkpoints in %s", device, steps, cfg.TRAIN.EPOCH, steps_per_epoch, cfg.TRAIN.NUM_SEQ,
+                cfg.TRAIN.NUM_FRAMES, cfg.SLT.SAMPLES, runner.folder)
 
     def step(batch: dict[str, list[Any]]) -> dict[str, float]:
         model.eval()
-        rollout = explore(tracker, batch)
+        rollout = explore(tracker, batch, samples=cfg.SLT.SAMPLES)  # draws keyed by each clip's sampler key
         stats = slt_update(actor, model.parameters(), optimizer, rollout, update, device)
         done = runner.step + 1
         if done % max(cfg.TRAIN.PRINT_FREQ, 1) == 0 or done == steps:

@@ -37,8 +37,9 @@ from slt.data.synthetic import SyntheticConfig, generate_video, write_dataset  #
 from slt import patching  # noqa: E402
 from slt.crop import to_uint8  # noqa: E402
 from slt.rollout import Samples  # noqa: E402
+from slt.siamrpn import SiamRPNState, crop_gt_to_corners, rpn_foreground_prob  # noqa: E402
 from slt_pysot import train as slt_train  # noqa: E402
-from slt_pysot.actor import SLTSiamRPNActor, crop_gt_to_corners  # noqa: E402
+from slt_pysot.actor import SLTSiamRPNActor  # noqa: E402
 from slt_pysot.config import register_slt_cfg  # noqa: E402
 from slt_pysot.model_builder import SLTModelBuilder  # noqa: E402
 from slt_pysot.testdata import write_toolkit_json  # noqa: E402
@@ -123,7 +124,7 @@ def test_greedy_rows_reproduce_stock_siamrpn_tracker_with_host_crops_and_stay_cl
         with exact():
             host.batch_init([f[0] for f in frames], first, first, copies=2)
         for t in range(1, steps + 1):
-            fast.batch_centre, fast.batch_size_wh = host.batch_centre[:num].clone(), host.batch_size_wh[:num].clone()
+            fast.state = SiamRPNState(host.state.centre[:num].clone(), host.state.size[:num].clone())
             images = [f[t] for f in frames]
             with exact():
                 step = host.batch_track(images, "half", torch.Generator().manual_seed(t))
@@ -144,18 +145,28 @@ def test_greedy_rows_reproduce_stock_siamrpn_tracker_with_host_crops_and_stay_cl
 
 
 @pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
-def test_actor_rebuilds_the_exploration_policy_including_no_neg_logit(pysot_cfg, tmp_path):
-    """Exploration and loss share one shaping (official bug B15 fixed): on host crops (integers, so recording
-    them as uint8 is exact) the actor's rebuilt logits pick the exploration's greedy action in every row."""
-    use_config(derived_config(tmp_path / "nonneg.yaml", TRAIN__NO_NEG_LOGIT=True))
+@pytest.mark.parametrize("no_neg_logit", [False, True])
+def test_actor_logits_on_the_recorded_crops_have_the_greedy_action_as_argmax(pysot_cfg, tmp_path, no_neg_logit):
+    """Exploration and loss share one shaping (official bug B15 fixed): the actor is built from the tracker and
+    uses its shaping object and score rule; on host crops (integers, so recording them as uint8 is exact) the
+    actor's float32 logits rebuilt with the recorded penalty pick the exploration's greedy action in every row and
+    equal the exploration's float64 logits up to float32 rounding."""
+    use_config(derived_config(tmp_path / "cfg.yaml", TRAIN__NO_NEG_LOGIT=no_neg_logit, TRAIN__TEMP=8.0))
     torch.manual_seed(1)
     model = SLTModelBuilder().eval()
     frames, boxes = clips(2, 4)
     first = torch.from_numpy(boxes[:, 0].astype(np.float32))
     tracker = SLTSiamRPNTracker(model, crop="host")
+    cfg.TRAIN.TEMP, cfg.TRACK.WINDOW_INFLUENCE = 1.0, 0.0  # read once by the tracker: later changes do not matter
+    logits_seen = []
     with torch.backends.mkldnn.flags(enabled=False), torch.inference_mode():
         templates = tracker.batch_init([f[0] for f in frames], first, first, copies=1)
-        steps = [tracker.batch_track([f[t] for f in frames], "argmax") for t in (1, 2, 3)]
+        steps = []
+        for t in (1, 2, 3):
+            steps.append(tracker.batch_track([f[t] for f in frames], "argmax"))
+            outputs = tracker.model.track(steps[-1].crops)
+            fg_prob = rpn_foreground_prob(outputs["cls"], no_neg_logit).double()
+            logits_seen.append(tracker.shaping.logits(fg_prob, {"penalty": steps[-1].extras["penalty"]}))
     count = 2 * len(steps)
     samples = Samples(
         sequence=torch.arange(2).repeat(len(steps)), actions=torch.cat([s.actions for s in steps]),
@@ -163,17 +174,21 @@ def test_actor_rebuilds_the_exploration_policy_including_no_neg_logit(pysot_cfg,
         extras={"penalty": torch.cat([s.extras["penalty"] for s in steps])}, advantages=torch.ones(count),
         mask=torch.ones(count, dtype=torch.bool), templates=templates,
     )
-    actor = SLTSiamRPNActor(model)
+    actor = SLTSiamRPNActor(tracker)
+    assert actor.shaping is tracker.shaping and actor.no_neg_logit is no_neg_logit
+    assert (tracker.shaping.temperature, tracker.shaping.window.dtype) == (8.0, torch.float64)
     with torch.backends.mkldnn.flags(enabled=False), torch.no_grad():
         logits = actor.logits(samples)[0]
+    assert logits.dtype == torch.float32
     assert torch.equal(logits.argmax(-1), samples.actions)
+    torch.testing.assert_close(logits.double(), torch.cat(logits_seen), rtol=0, atol=1e-4)
 
 
 def test_anchor_targets_put_a_box_equal_to_the_centre_anchor_on_it(pysot_cfg, tmp_path):
     """A 64x64 box centred on the crop centre (continuous 127.5, PySOT index 127) is the ratio-1 anchor of the
     central cell: zero deltas and positive weight there."""
     use_config(derived_config(tmp_path / "alex.yaml"))
-    actor = SLTSiamRPNActor(SLTModelBuilder())
+    actor = SLTSiamRPNActor(SLTSiamRPNTracker(SLTModelBuilder()))
     gt = torch.tensor([[127.5 - 32, 127.5 - 32, 64.0, 64.0], [float("nan")] * 4])
     np.testing.assert_allclose(crop_gt_to_corners(gt.numpy())[0], [95.0, 95.0, 159.0, 159.0])
     samples = Samples(sequence=torch.zeros(2, dtype=torch.long), actions=torch.zeros(2, dtype=torch.long),
@@ -195,7 +210,7 @@ def test_paper_config_merges_with_the_paper_recipe_and_optimizer(pysot_cfg):
     np.testing.assert_allclose(multipliers, np.logspace(np.log10(0.005), np.log10(0.0005), 20) / 0.005)
     torch.manual_seed(0)
     model = SLTModelBuilder()
-    actor = SLTSiamRPNActor(model)  # checks TRAIN.OUTPUT_SIZE against the tracker's score size
+    actor = SLTSiamRPNActor(SLTSiamRPNTracker(model))  # checks TRAIN.OUTPUT_SIZE against the tracker's score size
     assert actor.score_size == 25
     optimizer = slt_train.build_optimizer(model)
     lrs = {group["name"]: group["lr"] for group in optimizer.param_groups}
@@ -240,6 +255,25 @@ def test_one_slt_iteration_on_cpu_updates_parameters_writes_a_checkpoint_and_res
     state = torch.load(checkpoints / "slt_00000002.pth", weights_only=True)
     assert state["step"] == 2 and len(state["history"]) == 2
     assert (snapshots / "checkpoint_e2.pth").is_file()
+
+
+def test_several_samples_per_clip_train_with_the_mean_of_samples_baseline(pysot_cfg, got10k_root, tmp_path, caplog):
+    """``SLT.SAMPLES: 2`` reaches ``explore``: the leave-one-out baseline needs two sampled trajectories per clip
+    and fails with ``SLT.SAMPLES: 1``, naming the key, before anything is built."""
+    snapshots = tmp_path / "snap"
+    keys = dict(TRAIN__EPOCH=1, TRAIN__SNAPSHOT_DIR=str(snapshots), DATASET__VIDEOS_PER_EPOCH=2,
+                SLT__BASELINE="mean_of_samples",
+                SLT__DATASET={"NAMES": ["GOT10K"], "GOT10K": {"ROOT": str(got10k_root)}})
+    with pytest.raises(ValueError, match="SLT.SAMPLES >= 2"):
+        slt_train.main(["--cfg", str(derived_config(tmp_path / "one.yaml", **keys)), "--device", "cpu"])
+    caplog.set_level("INFO")
+    config = derived_config(tmp_path / "two.yaml", SLT__SAMPLES=2, **keys)
+    assert slt_train.main(["--cfg", str(config), "--seed", "5", "--device", "cpu"]) == 0
+    assert "2 sampled trajectories per clip" in caplog.text
+    state = torch.load(snapshots / "slt" / "checkpoints" / "slt_00000001.pth", weights_only=True)
+    history = state["history"][0]
+    assert np.isfinite(history["loss"]) and history["skipped"] == 0
+    assert history["reward"] == pytest.approx(0.0, abs=1e-6)  # leave-one-out advantages of S = 2 cancel out
 
 
 @pytest.mark.slow

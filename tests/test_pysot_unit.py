@@ -1,8 +1,11 @@
-"""slt_pysot pieces that need no PySOT checkout: cfg keys, clip sampling from cfg, toolkit JSON conversion."""
+"""slt_pysot pieces that need no PySOT checkout: cfg keys, clip sampling from cfg, toolkit JSON conversion, the
+LR schedule (the SiamRPN step itself is host-free in slt.siamrpn: tests/test_siamrpn.py)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,7 @@ from slt.data.synthetic import SyntheticConfig, write_dataset  # noqa: E402
 from slt.sampling import SequenceSampler  # noqa: E402
 from slt_pysot import config as slt_config  # noqa: E402
 from slt_pysot.dataset import build_datasets, build_sampler  # noqa: E402
+from slt_pysot.schedule import relative_lrs, step_scheduler  # noqa: E402
 from slt_pysot.testdata import toolkit_entries, write_toolkit_json  # noqa: E402
 
 SMALL = SyntheticConfig(height=64, width=80)
@@ -151,3 +155,34 @@ def test_toolkit_json_lists_absolute_frames_and_boxes_per_video(tmp_path, layout
 def test_toolkit_json_refuses_other_dataset_names(tmp_path):
     with pytest.raises(ValueError, match="name must be one of"):
         write_toolkit_json(tmp_path, "lasot", "OTB100", tmp_path / "out")
+
+
+def test_host_free_modules_import_without_pysot():
+    """What CI tests of slt_pysot must not pull in PySOT (it is not installable from a package index)."""
+    code = ("import sys; import slt.siamrpn, slt_pysot.schedule, slt_pysot.config; "
+            "print(any(name == 'pysot' or name.startswith('pysot.') for name in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_step_schedule_applies_each_epochs_multiplier_for_its_steps_and_the_last_one_after():
+    multipliers = relative_lrs([0.005, 0.0025, 0.001], start_lr=0.005)
+    np.testing.assert_allclose(multipliers, [1.0, 0.5, 0.2])
+    param = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([{"params": [param], "lr": 0.1}], lr=0.1)
+    scheduler = step_scheduler(optimizer, multipliers, steps_per_epoch=2)
+    seen = []
+    for _ in range(8):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert seen == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.02, 0.02, 0.02, 0.02])
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        step_scheduler(optimizer, multipliers, steps_per_epoch=0)
+
+
+def test_samples_per_clip_is_a_registered_key_that_yaml_sets(tmp_path):
+    cfg = pysot_like_cfg()
+    assert cfg.SLT.SAMPLES == 1
+    merge_yaml(cfg, tmp_path, "SLT:\n  SAMPLES: 3\n  BASELINE: mean_of_samples\n")
+    assert (cfg.SLT.SAMPLES, cfg.SLT.BASELINE) == (3, "mean_of_samples")

@@ -5,12 +5,13 @@ import pytest
 import torch
 
 from slt import scst
+from slt.crop import to_uint8
 from slt.policy import ClipRandom
 from slt.data.synthetic import SyntheticConfig, generate_video
 from slt.reference.actor import ReferenceSLTActor
 from slt.reference.model import ReferenceSiamRPN
 from slt.reference.tracker import ReferenceTracker
-from slt.rollout import explore
+from slt.rollout import Samples, explore
 from slt.update import UpdateConfig, slt_update
 
 CONFIG = SyntheticConfig(height=96, width=128, num_frames=8)
@@ -45,6 +46,44 @@ def test_greedy_trajectory_equals_test_time_tracking(model):
         np.testing.assert_allclose(rollout.boxes[0, seq].numpy(), boxes, atol=1e-3)
 
 
+def test_greedy_boxes_are_pinned(model):
+    """Regression pin of the reference tracker's behaviour: greedy boxes (xywh) of clip 0 and the last box of
+    clip 2, recorded before the SiamRPN step moved into slt.siamrpn (bit-identical then)."""
+    rollout = explore(ReferenceTracker(model), clip_batch())
+    expected = [[29.0676, 65.9563, 28.6676, 20.7149], [32.1125, 64.4238, 27.3885, 21.0143],
+                [35.0661, 63.0391, 26.2813, 21.1773], [37.8828, 61.7466, 25.3140, 21.2265],
+                [40.6561, 60.5276, 24.4553, 21.1848]]
+    np.testing.assert_allclose(rollout.boxes[0, 0].numpy(), expected, atol=1e-3)
+    np.testing.assert_allclose(rollout.boxes[0, 2, -1].numpy(), [108.6217, 55.7570, 15.1804, 12.3946], atol=1e-3)
+
+
+def test_actor_logits_on_the_recorded_crops_have_the_recorded_greedy_action_as_argmax(model):
+    """The actor is built from the tracker and uses its shaping object. 32 x 32 boxes at integer positions make
+    the template (64 px) and first search (128 px) crops unscaled, pixel-aligned copies of the frames, so the
+    recorded uint8 crops are the crops the decision was made on and the actor's logits are exploration's."""
+    videos = [generate_video(k, CONFIG) for k in range(6)]
+    centres = np.stack([v.boxes[0, :2] + v.boxes[0, 2:] / 2 for v in videos]).round()
+    boxes = torch.from_numpy(np.concatenate((centres - 16, np.full((6, 2), 32.0)), 1).astype(np.float32))
+    tracker = ReferenceTracker(model)
+    with torch.inference_mode():
+        templates = tracker.batch_init([v.frames[0] for v in videos], boxes, boxes, copies=2)
+        step = tracker.batch_track([v.frames[1] for v in videos], "half", ClipRandom([(0, 0, k) for k in range(6)]))
+        cls, _ = model.track(step.crops, tracker.template_features)
+        explored = tracker.shaping.logits(torch.sigmoid(cls), step.extras)
+    assert torch.equal(step.regions[:, 2], torch.full((12,), 128.0))
+    assert torch.equal(step.regions[:, :2], step.regions[:, :2].round())
+    assert torch.equal(step.actions[:6], explored[:6].argmax(-1))
+    samples = Samples(sequence=torch.arange(6).repeat(2), actions=step.actions, crops=to_uint8(step.crops),
+                      gt_in_crop=torch.full((12, 4), float("nan")), extras=step.extras, advantages=torch.ones(12),
+                      mask=torch.ones(12, dtype=torch.bool), templates=templates)
+    actor = ReferenceSLTActor(tracker)
+    assert actor.shaping is tracker.shaping
+    with torch.no_grad():
+        logits = actor.logits(samples)[0]
+    assert torch.equal(logits[:6].argmax(-1), samples.actions[:6])
+    torch.testing.assert_close(logits, explored, rtol=0, atol=1e-3)
+
+
 def test_sampled_trajectories_differ_from_greedy_ones(model):
     rollout = explore(ReferenceTracker(model), clip_batch(), torch.Generator().manual_seed(0))
     assert not torch.allclose(rollout.boxes[0], rollout.boxes[1])
@@ -58,7 +97,8 @@ def test_one_slt_step_is_finite_changes_parameters_and_uses_the_iou_gap(model):
     assert torch.allclose(scst.sequence_advantages(rollout.iou[1], rollout.iou[0], rollout.lengths), expected)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    stats = slt_update(ReferenceSLTActor(model), model.parameters(), optimizer, rollout, UpdateConfig(chunk_size=4))
+    actor = ReferenceSLTActor(ReferenceTracker(model))
+    stats = slt_update(actor, model.parameters(), optimizer, rollout, UpdateConfig(chunk_size=4))
     assert np.isfinite(stats["loss"]) and stats["skipped"] == 0
     assert stats["reward"] == pytest.approx(float(expected.mean()), abs=1e-6)
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
@@ -69,7 +109,7 @@ def test_one_slt_step_is_finite_changes_parameters_and_uses_the_iou_gap(model):
 
 def test_chunking_mean_gives_the_full_batch_gradient_and_sum_scales_it(model):
     rollout = explore(ReferenceTracker(model), clip_batch(), torch.Generator().manual_seed(2))
-    actor = ReferenceSLTActor(model, box_weight=0.0)
+    actor = ReferenceSLTActor(ReferenceTracker(model), box_weight=0.0)
     grads = {}
     for name, config in {"full": UpdateConfig(chunk_size=0, grad_clip=0),
                          "mean": UpdateConfig(chunk_size=5, grad_clip=0),
@@ -85,7 +125,7 @@ def test_nan_loss_skips_the_optimizer_step(model):
     before = {k: v.clone() for k, v in model.state_dict().items()}
 
     def nan_actor(samples):
-        loss = ReferenceSLTActor(model)(samples)[0] * float("nan")
+        loss = ReferenceSLTActor(ReferenceTracker(model))(samples)[0] * float("nan")
         return loss, {"loss": float("nan")}
 
     stats = slt_update(nan_actor, model.parameters(), torch.optim.Adam(model.parameters()), rollout)
@@ -109,7 +149,8 @@ def test_clip_major_samples_chunk_whole_clips_and_give_the_same_gradient(model):
     assert clip_major.sequence.tolist() == [0] * 5 + [1] * 5 + [2] * 5
     assert torch.equal(clip_major.crops[5], frame_major.crops[1])  # clip 1, frame 0
     assert torch.equal(clip_major.advantages, advantages[0].repeat_interleave(5))
-    norms = [slt_update(ReferenceSLTActor(model), model.parameters(), torch.optim.SGD(model.parameters(), lr=0.0),
+    actor = ReferenceSLTActor(ReferenceTracker(model))
+    norms = [slt_update(actor, model.parameters(), torch.optim.SGD(model.parameters(), lr=0.0),
                         rollout, UpdateConfig(chunk_size=5, grad_clip=0, sample_order=order))["grad_norm"]
              for order in ("frame", "clip")]
     assert norms[0] == pytest.approx(norms[1], rel=1e-4)
@@ -130,7 +171,7 @@ def test_several_samples_per_clip_reach_the_leave_one_out_baseline_through_slt_u
     samples = rollout.samples(expected)
     assert samples.sequence.tolist() == [0, 1, 2] * 15
     assert torch.allclose(samples.advantages[:9], expected.reshape(-1))
-    actor = ReferenceSLTActor(model, box_weight=0.0)
+    actor = ReferenceSLTActor(ReferenceTracker(model), box_weight=0.0)
     stats = slt_update(actor, model.parameters(), torch.optim.SGD(model.parameters(), lr=0.0), rollout, config)
     assert stats["reward"] == pytest.approx(float(expected.mean()), abs=1e-6)
     model.zero_grad()

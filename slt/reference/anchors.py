@@ -1,4 +1,6 @@
-"""Anchors, box decoding and anchor targets of the reference tracker (SiamRPN conventions, in torch).
+"""Anchors, box encoding and anchor targets of the reference tracker (SiamRPN conventions, in torch).
+
+Decoding is :func:`slt.siamrpn.decode_deltas`, shared with the PySOT adapter.
 
 Candidate order is anchor-major: index ``a * S * S + y * S + x`` for anchor ``a`` at score-map cell
 ``(y, x)``, as PySOT's tracker flattens its maps. Anchor and decoded boxes are ``cx, cy, w, h`` in search-crop
@@ -45,15 +47,6 @@ def generate_anchors(spec: AnchorSpec, score_size: int) -> Tensor:
         for w, h in sizes
     ]
     return torch.cat(anchors, 0)
-
-
-def decode(deltas: Tensor, anchors: Tensor) -> Tensor:
-    """``(B, K, 4)`` regression deltas (dx, dy, dw, dh) + ``(K, 4)`` anchors -> ``(B, K, 4)`` cx cy w h."""
-    cx = deltas[..., 0] * anchors[:, 2] + anchors[:, 0]
-    cy = deltas[..., 1] * anchors[:, 3] + anchors[:, 1]
-    w = torch.exp(deltas[..., 2].clamp(max=6.0)) * anchors[:, 2]
-    h = torch.exp(deltas[..., 3].clamp(max=6.0)) * anchors[:, 3]
-    return torch.stack((cx, cy, w, h), dim=-1)
 
 
 def encode(boxes: Tensor, anchors: Tensor) -> Tensor:

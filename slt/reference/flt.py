@@ -19,9 +19,10 @@ from slt.crop import FrameBatch, crop_batch, frame_means
 from slt.reference.anchors import anchor_targets, generate_anchors
 from slt.reference.losses import box_loss, classification_loss, crop_gt_to_centre
 from slt.reference.model import ReferenceSiamRPN
-from slt.reference.tracker import TrackerParams, context_size
+from slt.reference.tracker import TrackerParams
 from slt.rollout import gt_in_crop
 from slt.sampling import ClipError
+from slt.siamrpn import siamfc_context_side
 
 
 class PairSampler(torch.utils.data.Dataset):
@@ -124,7 +125,7 @@ class FLTActor:
 
     def _jitter(self, boxes: Tensor, out_scale: float, shift: float, scale: float) -> Tensor:
         """``(B, 4)`` xywh boxes -> ``(B, 4)`` square regions around them with a random shift and rescale."""
-        side = context_size(boxes[:, 2:], self.params.context_amount) * out_scale
+        side = siamfc_context_side(boxes[:, 2:], self.params.context_amount) * out_scale
         side = side * (1 + scale * (2 * self._rand(side.shape[0], 1) - 1))[:, 0]
         centre = boxes[:, :2] + boxes[:, 2:] / 2 + shift * side[:, None] * (2 * self._rand(side.shape[0], 2) - 1)
         return torch.cat((centre - side[:, None] / 2, side[:, None], side[:, None]), dim=1)

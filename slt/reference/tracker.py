@@ -10,7 +10,7 @@ Boxes are ``xywh`` in image pixels, continuous coordinates (a box's centre is ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -19,9 +19,10 @@ from torch import Tensor
 
 from slt import policy
 from slt.crop import FrameBatch, crop_batch, crop_windows, frame_means, to_uint8
-from slt.reference.anchors import decode, generate_anchors
+from slt.reference.anchors import generate_anchors
 from slt.reference.model import ReferenceSiamRPN
 from slt.rollout import TrackStep
+from slt.siamrpn import REFERENCE, SiamRPNRules, SiamRPNState, decode_deltas, siamrpn_shaping
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,13 @@ class TrackerParams:
     sig_eps: float = 0.01
 
 
-def context_size(wh: Tensor, context_amount: float) -> Tensor:
-    """SiamFC template-region side ``sqrt((w + p)(h + p))``, ``p = context_amount * (w + h)``: ``(..., 2) -> (...)``."""
-    pad = context_amount * wh.sum(-1)
-    return torch.sqrt((wh[..., 0] + pad) * (wh[..., 1] + pad))
-
-
 class ReferenceTracker:
-    """Exploration (batched) and test-time tracker around a :class:`ReferenceSiamRPN`."""
+    """Exploration (batched) and test-time tracker around a :class:`ReferenceSiamRPN`.
+
+    The SiamRPN step is :meth:`slt.siamrpn.SiamRPNRules.step` in the :data:`slt.siamrpn.REFERENCE` conventions
+    (float32, continuous centres, deltas clamped at 6, ``params.min_size``). ``shaping`` is this tracker's policy
+    shaping (float32 cosine window); :class:`slt.reference.actor.ReferenceSLTActor` takes it from the tracker.
+    """
 
     def __init__(self, model: ReferenceSiamRPN, params: TrackerParams = TrackerParams()) -> None:
         self.model = model
@@ -53,9 +53,14 @@ class ReferenceTracker:
         self.exemplar_size, self.search_size = net.exemplar_size, net.search_size
         device = next(model.parameters()).device
         self.anchors = generate_anchors(net.anchors, net.score_size).to(device)
-        self.window = policy.hann_window(net.score_size, net.anchors.num).to(device)
+        self.rules = SiamRPNRules(exemplar_size=net.exemplar_size, instance_size=net.search_size,
+                                  context_amount=params.context_amount, penalty_k=params.penalty_k,
+                                  size_lr=params.size_lr, conventions=replace(REFERENCE, min_size=params.min_size))
+        self.shaping = siamrpn_shaping(net.score_size, net.anchors.num, params.window_influence, params.temperature,
+                                       params.sig_eps, dtype=torch.float32, device=device)
         self.copies = 1
         self.device = device
+        self.state = SiamRPNState(centre=torch.zeros(0, 2, device=device), size=torch.zeros(0, 2, device=device))
 
     # ----------------------------------------------------------------------------------------- batched API
     def batch_init(
@@ -70,18 +75,14 @@ class ReferenceTracker:
         The template comes from ``template_boxes`` (N, 4) xywh in ``template_images``; the tracker state
         (centre, size) starts at ``init_boxes`` (N, 4) xywh, the ground truth of the clip's first frame.
         """
-        template_boxes = template_boxes.to(self.device, torch.float32)
-        init_boxes = init_boxes.to(self.device, torch.float32)
         frames = FrameBatch.from_numpy(template_images, self.device)
-        side = context_size(template_boxes[:, 2:], self.params.context_amount)
-        centre = template_boxes[:, :2] + template_boxes[:, 2:] / 2
         padding = frame_means(template_images, self.device)
-        crops = crop_batch(frames, _square(centre, side), self.exemplar_size, padding)
+        regions = self.rules.template_region(template_boxes.to(self.device))
+        crops = crop_batch(frames, regions, self.exemplar_size, padding)
         self.padding = padding.repeat(copies, 1)
         self.template_features = self.model.template(crops).repeat(copies, 1, 1, 1)
         self.copies = copies
-        self.centre = (init_boxes[:, :2] + init_boxes[:, 2:] / 2).repeat(copies, 1)
-        self.size = init_boxes[:, 2:].repeat(copies, 1)
+        self.state = self.rules.start(init_boxes.to(self.device), copies)
         return to_uint8(crops)
 
     def batch_track(
@@ -91,33 +92,19 @@ class ReferenceTracker:
         random: policy.Randomness = None,
     ) -> TrackStep:
         """Track one frame per sequence (``frames``: N HxWx3 uint8 images) for every trajectory."""
-        p = self.params
-        side_z = context_size(self.size, p.context_amount)
-        scale_z = self.exemplar_size / side_z
-        regions = _square(self.centre, side_z * (self.search_size / self.exemplar_size))
+        scale_z, regions = self.rules.search(self.state)
         windows = crop_windows(regions, [f.shape[:2] for f in frames])
         batch = FrameBatch.from_numpy(frames, self.device, windows)
-        image_hw = batch.sizes.repeat(self.copies, 1)
         crops = crop_batch(batch, regions, self.search_size, self.padding)
         cls, loc = self.model.track(crops, self.template_features)
-        fg_prob = torch.sigmoid(cls)
-        pred = decode(loc, self.anchors)  # (B, K, 4) cx cy w h, crop pixels, relative to the crop centre
-        penalty = policy.scale_ratio_penalty(pred[..., 2:], self.size * scale_z[:, None], p.penalty_k)
-        logits = policy.shaped_logits(
-            fg_prob, penalty=penalty, window=self.window, window_influence=p.window_influence,
-            temperature=p.temperature, sig_eps=p.sig_eps,
-        )
-        actions = policy.select_actions(logits, action_mode, random)
-        rows = torch.arange(actions.shape[0], device=actions.device)
-        chosen = pred[rows, actions] / scale_z[:, None]
-        lr = (penalty[rows, actions] * fg_prob[rows, actions] * p.size_lr)[:, None]
-        centre = self.centre + chosen[:, :2]
-        size = self.size * (1 - lr) + chosen[:, 2:] * lr
-        wh = image_hw.flip(-1)
-        self.centre = torch.minimum(centre.clamp(min=0), wh)
-        self.size = torch.minimum(size.clamp(min=p.min_size), wh)
-        boxes = torch.cat((self.centre - self.size / 2, self.size), dim=1)
-        return TrackStep(boxes=boxes, actions=actions, crops=crops, regions=regions, extras={"penalty": penalty})
+        # (B, K, 4) cx cy w h, crop pixels, relative to the crop centre
+        pred = decode_deltas(loc.transpose(1, 2), self.anchors, self.rules.conventions.max_log_delta)
+        decision = self.rules.step(self.state, torch.sigmoid(cls), pred, scale_z,
+                                   self.rules.image_wh(frames, self.copies, self.device), self.shaping,
+                                   action_mode, random)
+        self.state = decision.state
+        return TrackStep(boxes=self.state.boxes(), actions=decision.actions, crops=crops, regions=regions,
+                         extras={"penalty": decision.penalty})
 
     # ------------------------------------------------------------------------------------- test-time API
     @torch.inference_mode()
@@ -130,8 +117,3 @@ class ReferenceTracker:
     def track(self, image: np.ndarray) -> np.ndarray:
         """Greedy decision on the next frame -> ``(4,)`` xywh."""
         return self.batch_track([image], action_mode="argmax").boxes[0].cpu().numpy()
-
-
-def _square(centre: Tensor, side: Tensor) -> Tensor:
-    """``(B, 2)`` centres and ``(B,)`` sides -> ``(B, 4)`` square regions ``x0, y0, side, side``."""
-    return torch.cat((centre - side[:, None] / 2, side[:, None], side[:, None]), dim=1)

@@ -144,7 +144,7 @@ def run_slt(
         interval_prob=recipe.interval_prob, seed=opts.seed,
     )
     tracker = ReferenceTracker(model, recipe.tracker)
-    actor = ReferenceSLTActor(model, recipe.tracker, slt_weight=recipe.slt_weight, box_weight=recipe.box_weight)
+    actor = ReferenceSLTActor(tracker, slt_weight=recipe.slt_weight, box_weight=recipe.box_weight)
     optimizer = _optimizer(model, recipe.lr, recipe.weight_decay)
     runner = Runner(name, opts.out_dir, model, optimizer, _run_config(recipe.steps, recipe.num_seq, opts),
                     dist=opts.dist, seed=opts.seed, schedule=_schedule(recipe))
