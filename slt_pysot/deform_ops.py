@@ -153,6 +153,8 @@ class _MissingExtension(types.ModuleType):
         self.reason = reason
 
     def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
         raise RuntimeError(f"{self.__name__} is not built ({self.reason}); slt_pysot.deform_ops serves this "
                            f"operator on every device: call slt_pysot.deform_ops.install() before building the "
                            f"model")

@@ -1,0 +1,146 @@
+"""slt_pysot's SLT-SiamAttn against a real SiamAttn checkout (``SIAMATTN_ROOT``), on CPU with random weights.
+
+The checkout is copied to a temporary folder and patched there (``slt patch-host siamattn``); the user's tree is
+never written. SiamAttn's deformable ops run through :mod:`slt_pysot.deform_ops` (its CUDA extension is not
+built). The network is heavy (140 M parameters): clips are N = 2, T = 3.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SIAMATTN_ROOT = os.environ.get("SIAMATTN_ROOT")
+if not SIAMATTN_ROOT:
+    pytest.skip("SIAMATTN_ROOT not set: point it at a msight-tech/research-siamattn checkout to run the SiamAttn "
+                "host tests", allow_module_level=True)
+pytest.importorskip("yacs", reason="yacs is missing: run the SiamAttn host tests in the host's environment")
+pytest.importorskip("torchvision", reason="torchvision is missing: SiamAttn's model builder imports it")
+SOURCE = Path(SIAMATTN_ROOT).resolve()
+if not (SOURCE / "pysot" / "models" / "head" / "dcn" / "deform_pool.py").is_file():
+    pytest.skip(f"SIAMATTN_ROOT={SOURCE} holds no pysot/models/head/dcn/deform_pool.py", allow_module_level=True)
+
+from slt import patching  # noqa: E402
+
+WORK = Path(tempfile.mkdtemp(prefix="slt-siamattn-"))
+atexit.register(shutil.rmtree, WORK, True)
+ROOT = WORK / "siamattn"
+shutil.copytree(SOURCE, ROOT, ignore=shutil.ignore_patterns("*.pyc", "__pycache__"))
+patching.apply("siamattn", ROOT)
+sys.path.insert(0, str(ROOT))
+sys.dont_write_bytecode = True
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import slt_pysot.siamattn as siamattn  # noqa: E402  (installs the deformable ops before the models import)
+from pysot.core.config import cfg  # noqa: E402
+from pysot.models.model_builder import ModelBuilder  # noqa: E402
+from pysot.tracker.siammask_tracker import SiamMaskTracker  # noqa: E402
+from pysot.tracker.tracker_builder import TRACKS  # noqa: E402
+
+from slt.data.synthetic import SyntheticConfig, generate_video  # noqa: E402
+from slt_pysot.config import register_slt_cfg  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "experiments" / "slt_siamattn" / "config.yaml"
+pytestmark = pytest.mark.host
+PRISTINE = register_slt_cfg(cfg).clone()
+
+
+def use_config() -> None:
+    """SiamAttn's global cfg back to its defaults plus SLT's keys, the SLT-SiamAttn config merged, on CPU."""
+    cfg.clear()
+    cfg.update(PRISTINE.clone())
+    cfg.merge_from_file(str(CONFIG))
+    cfg.CUDA = False
+
+
+@pytest.fixture(autouse=True)
+def siamattn_cfg():
+    """The merged config and one thread for every test; restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    use_config()
+    yield cfg
+    cfg.clear()
+    cfg.update(PRISTINE.clone())
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    """One random-weight SiamAttn network for the module (building it takes seconds)."""
+    use_config()
+    torch.manual_seed(0)
+    return calibrated(ModelBuilder())
+
+
+def calibrated(model: torch.nn.Module) -> torch.nn.Module:
+    """Random weights with BatchNorm statistics of synthetic frames, in eval mode: identity statistics let a
+    random ResNet-50 blow 0-255 inputs up to 1e7 (non-finite anchor boxes); these keep outputs near 1."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None
+    frames, _ = clips(2, 2)
+
+    def batch(size: int) -> torch.Tensor:
+        images = [cv2.resize(f[1], (size, size)) for f in frames]
+        return torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).astype(np.float32))
+
+    model.train()
+    with torch.no_grad():
+        model.template(batch(127))
+        model.track(batch(255))
+    return model.eval()
+
+
+def clips(num: int, frames: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """``num`` synthetic videos as BGR frame stacks and their float32 xywh boxes."""
+    videos = [generate_video(k, SyntheticConfig(height=144, width=176, num_frames=frames)) for k in range(num)]
+    return [np.ascontiguousarray(v.frames[..., ::-1]) for v in videos], np.stack([v.boxes for v in videos])
+
+
+def test_patched_tree_uses_the_pytorch_deformable_ops_and_registers_the_tracker():
+    import pysot.models.head.dcn.deform_pool as deform_pool
+
+    assert getattr(deform_pool.deform_roi_pooling, "slt_deform_ops", False)
+    assert TRACKS["SLTSiamAttnTracker"] is siamattn.SLTSiamAttnTracker
+    assert patching.status("siamattn", ROOT)
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
+def test_greedy_rows_reproduce_the_stock_siamattn_tracker_with_box_refinement(model, record_property):
+    """Acceptance 2a: greedy rows (of a greedy + sampled batch) against SiamAttn's own ``SiamMaskTracker.track``
+    (box refinement included; its mask branch does not move the box). Both run with oneDNN off (its convolutions
+    round differently per batch size) and the 'host' crops (PySOT's ``get_subwindow``); what remains is float32
+    network rounding between batch 4 and batch 1 and the float64 vs mixed NumPy box maths."""
+    num, steps = 2, 2
+    frames, boxes = clips(num, steps + 1)
+    first = torch.from_numpy(boxes[:, 0].astype(np.float32))
+    batched = siamattn.SLTSiamAttnTracker(model, crop="host")
+    stock = SiamMaskTracker(copy.deepcopy(model))
+    greedy, actions, stock_boxes = [], [], np.zeros((num, steps, 4))
+    with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+        batched.batch_init([f[0] for f in frames], first, first, copies=2)
+        for t in range(1, steps + 1):
+            step = batched.batch_track([f[t] for f in frames], "half", torch.Generator().manual_seed(t))
+            greedy.append(step.boxes[:num].double().numpy())
+            actions.append(step.actions)
+        for i in range(num):
+            stock.init(frames[i][0], [float(v) for v in first[i]])
+            for t in range(1, steps + 1):
+                stock_boxes[i, t - 1] = stock.track(frames[i][t])["bbox"]
+    error = np.abs(np.stack(greedy, axis=1) - stock_boxes).max()
+    record_property("greedy_max_error_px", float(error))
+    assert error < 1e-4
+    assert torch.isfinite(torch.stack(actions)).all()
