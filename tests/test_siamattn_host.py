@@ -144,3 +144,35 @@ def test_greedy_rows_reproduce_the_stock_siamattn_tracker_with_box_refinement(mo
     record_property("greedy_max_error_px", float(error))
     assert error < 1e-4
     assert torch.isfinite(torch.stack(actions)).all()
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
+def test_one_slt_iteration_gives_a_finite_loss_and_trains_the_rpn_attention_and_refinement_heads(model, record_property):
+    """Acceptance 2b: explore N = 2 clips of T = 3 frames (greedy + sampled), one Adam step through the actor on
+    the 4 recorded samples. BatchNorm stays in eval mode (its statistics are the calibration's)."""
+    import time
+
+    from slt.rollout import explore
+    from slt.update import UpdateConfig, slt_update
+    from slt_pysot.siamattn_actor import SLTSiamAttnActor
+
+    net = copy.deepcopy(model)
+    frames, boxes = clips(2, 3)
+    batch = {"template_images": [f[0] for f in frames], "template_annos": [b[0] for b in boxes],
+             "search_images": [f for f in frames], "search_annos": [b for b in boxes],
+             "key": [(0, 0, 0), (0, 0, 1)]}
+    tracker = siamattn.SLTSiamAttnTracker(net)
+    actor = SLTSiamAttnActor(tracker, generator=torch.Generator().manual_seed(0))
+    watched = {name: p.detach().clone() for name, p in net.named_parameters()
+               if name.startswith(("rpn_head.", "feature_enhance.", "bbox_head.tail_det_box", "backbone.layer4"))}
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    start = time.perf_counter()
+    rollout = explore(tracker, batch)
+    stats = slt_update(actor, net.parameters(), optimizer, rollout, UpdateConfig(chunk_size=96, grad_clip=10.0))
+    record_property("slt_step_seconds", time.perf_counter() - start)
+    record_property("stats", stats)
+    assert stats["skipped"] == 0 and np.isfinite(stats["loss"]) and stats["loss_box"] > 0
+    assert np.isfinite(stats["grad_norm"]) and stats["grad_norm"] > 0
+    changed = {name for name, p in net.named_parameters() if name in watched and not torch.equal(p, watched[name])}
+    for prefix in ("rpn_head.", "feature_enhance.", "bbox_head.tail_det_box", "backbone.layer4"):
+        assert any(name.startswith(prefix) for name in changed), prefix
