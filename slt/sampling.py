@@ -347,7 +347,8 @@ class SequenceSampler(torch.utils.data.Dataset):
             if not dataset.is_video_sequence():
                 return seq_id, info
             visible = info["visible"]
-            if int(visible.sum()) > self.min_visible and len(visible) >= self.num_frames + 1:
+            long_enough = len(visible) >= self.num_frames + 1 or self.spatial_augment is not None
+            if int(visible.sum()) > self.min_visible and long_enough:
                 return seq_id, info
         raise ClipError(
             f"no sequence of dataset {dataset.get_name()!r} with more than {self.min_visible} visible frames and "

@@ -127,3 +127,34 @@ def test_sampler_passes_youtube_vos_masks_on(vos):
         ys, xs = np.nonzero(sample["search_masks"][t])
         assert sample["search_annos"][t].tolist() == [xs.min(), ys.min(), xs.max() + 1 - xs.min(),
                                                       ys.max() + 1 - ys.min()]
+
+
+def test_pysot_cfg_builds_coco_and_youtube_vos_clips_with_spatial_augmentation(coco, vos, tmp_path):
+    """slt_pysot's SLT.DATASET.COCO / YTBVOS nodes and SLT.SPATIAL_AUG reach the sampler."""
+    yacs_config = pytest.importorskip("yacs.config", reason="yacs is missing: pip install yacs")
+    from slt_pysot.config import register_slt_cfg
+    from slt_pysot.dataset import build_sampler
+
+    cfg = yacs_config.CfgNode()
+    for name in ("TRAIN", "ADJUST", "RPN"):
+        setattr(cfg, name, yacs_config.CfgNode())
+    cfg.DATASET = yacs_config.CfgNode(new_allowed=True)
+    register_slt_cfg(cfg)
+    cfg.TRAIN.NUM_FRAMES, cfg.TRAIN.TEMPLATE_GAP = 4, -1
+    cfg.SLT.DATASET.NAMES = ["COCO", "YTBVOS"]
+    cfg.SLT.DATASET.COCO.ROOT, cfg.SLT.DATASET.COCO.ANNOTATION = str(coco.image_dir), str(coco.annotation_file)
+    cfg.SLT.DATASET.YTBVOS.ROOT = str(vos.root)
+    cfg.SLT.DATASET.MIN_VISIBLE = 0
+    cfg.SLT.SPATIAL_AUG.ENABLED = True
+    sampler = build_sampler(cfg, samples=6, seed=0)
+    assert sampler.spatial_augment is not None and sampler.min_visible == 0
+    names = set()
+    for index in range(6):
+        sample = sampler[index]
+        names.add(sample["dataset"])
+        assert sample["search_masks"].shape[0] == 4 and sample["search_annos"].shape == (4, 4)
+        assert len({tuple(b) for b in sample["search_annos"].tolist()}) >= 2  # augmented continuation
+    assert names == {"coco", "youtube_vos"}
+    cfg.SLT.DATASET.COCO.ANNOTATION = ""
+    with pytest.raises(ValueError, match="SLT.DATASET.COCO.ANNOTATION is empty"):
+        build_sampler(cfg, samples=1, seed=0)
