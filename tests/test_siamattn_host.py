@@ -188,26 +188,62 @@ def test_config_merges_with_the_slt_siamattn_recipe():
     assert cfg.ANCHOR.ANCHOR_NUM * cfg.TRAIN.OUTPUT_SIZE ** 2 == 3125
 
 
+def write_mask_data(root: Path) -> tuple[Path, Path, Path]:
+    """A YouTube-VOS split (2 videos x 4 frames, palette-PNG masks of the target's box) and a COCO-style folder
+    (2 images with polygon masks) from synthetic videos -> ``(vos root, coco images, coco json)``."""
+    import json
+
+    from PIL import Image
+
+    from slt.data import write_jpeg
+
+    vos, images = root / "ytbvos", root / "coco"
+    meta, coco = {}, {"images": [], "annotations": [], "categories": [{"id": 1, "name": "thing"}]}
+    images.mkdir(parents=True)
+    for k in range(2):
+        video = generate_video(k, SyntheticConfig(height=128, width=128, num_frames=4))
+        names = [f"{5 * t:05d}" for t in range(4)]
+        (vos / "JPEGImages" / f"v{k}").mkdir(parents=True)
+        (vos / "Annotations" / f"v{k}").mkdir(parents=True)
+        for t, name in enumerate(names):
+            write_jpeg(vos / "JPEGImages" / f"v{k}" / f"{name}.jpg", video.frames[t])
+            x, y, w, h = (int(round(v)) for v in video.boxes[t])
+            ids = np.zeros((128, 128), np.uint8)
+            ids[max(y, 0):y + h, max(x, 0):x + w] = 1
+            png = Image.fromarray(ids, mode="P")
+            png.putpalette([0, 0, 0, 255, 0, 0] + [0] * (256 * 3 - 6))
+            png.save(vos / "Annotations" / f"v{k}" / f"{name}.png")
+        meta[f"v{k}"] = {"objects": {"1": {"category": "thing", "frames": names}}}
+        write_jpeg(images / f"{k}.jpg", video.frames[0])
+        x, y, w, h = (float(v) for v in video.boxes[0])
+        coco["images"].append({"id": k, "file_name": f"{k}.jpg", "width": 128, "height": 128})
+        coco["annotations"].append({"id": k, "image_id": k, "category_id": 1, "bbox": [x, y, w, h], "iscrowd": 0,
+                                    "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]]})
+    (vos / "meta.json").write_text(json.dumps({"videos": meta}))
+    (root / "instances.json").write_text(json.dumps(coco))
+    return vos, images, root / "instances.json"
+
+
 @pytest.mark.slow
 def test_tools_train_py_runs_one_short_slt_epoch_on_cpu(model, tmp_path):
     """Acceptance 2c: SiamAttn's own tools/train.py, patched, hands the SLT config over to slt_pysot's loop: one
-    epoch of one step (N = 2, T = 3) on a synthetic GOT-10k folder the test writes, from a snapshot of the
-    calibrated random weights (uncalibrated ones overflow), and a PySOT-format snapshot at the epoch's end."""
+    epoch of one step (N = 2, T = 3) on YouTube-VOS and COCO-style data (images and masks) the test writes, with
+    the spatial sequence augmentation on, from a snapshot of the calibrated random weights (uncalibrated ones
+    overflow); a PySOT-format snapshot at the epoch's end."""
     import subprocess
 
     import yaml
 
-    from slt.data.synthetic import write_dataset
-
-    data = write_dataset(tmp_path / "got10k", "got10k", num_videos=2, num_frames=12, seed=0,
-                         config=SyntheticConfig(height=128, width=128), progress=False)
+    vos, images, annotations = write_mask_data(tmp_path / "data")
     weights = tmp_path / "calibrated.pth"
     torch.save({"state_dict": model.state_dict()}, weights)
     config = yaml.safe_load(CONFIG.read_text())
     config["TRAIN"].update(EPOCH=1, NUM_SEQ=2, NUM_FRAMES=3, NUM_WORKERS=0, PRINT_FREQ=1,
                            PRETRAINED=str(weights), SNAPSHOT_DIR=str(tmp_path / "snap"))
     config["DATASET"]["VIDEOS_PER_EPOCH"] = 2
-    config["SLT"].update(DEVICE="cpu", DATASET={"NAMES": ["GOT10K"], "GOT10K": {"ROOT": str(data)}})
+    config["SLT"].update(DEVICE="cpu", DATASET={
+        "NAMES": ["COCO", "YTBVOS"], "MIX": "prob", "MIN_VISIBLE": 1,
+        "COCO": {"ROOT": str(images), "ANNOTATION": str(annotations)}, "YTBVOS": {"ROOT": str(vos)}})
     derived = tmp_path / "config.yaml"
     derived.write_text(yaml.safe_dump(config, sort_keys=False))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(REPO)]), PYTHONDONTWRITEBYTECODE="1",
