@@ -336,7 +336,7 @@ class PySOTResNet50Backend(PySOTBackend):
 
 # ------------------------------------------------------------------------------------------------------ TransT
 class TransTBackend(Backend):
-    """SLT-TransT on the patched TransT host: the full TransT network (:func:`slt_pytracking.weights.transt_offline`,
+    """SLT-TransT on the patched TransT host: the full TransT network (:func:`slt_pytracking.transt_net.transt_offline`,
     random weights), :class:`~slt_pytracking.transt_tracker.SLTTransT` with ``'torch'`` crops, the SLT-TransT actor
     and optimizer groups of ``slt_pytracking.train_settings.transt``.
 
@@ -349,19 +349,19 @@ class TransTBackend(Backend):
 
     @classmethod
     def unavailable(cls) -> str | None:
-        return _import_problem("TRANST_ROOT", ("ltr", "slt_pytracking.transt_tracker", "slt_pytracking.actors",
-                                               "slt_pytracking.weights"))
+        return _import_problem("TRANST_ROOT", ("ltr", "slt_pytracking.transt_tracker", "slt_pytracking.transt_actor",
+                                               "slt_pytracking.transt_net"))
 
     def __init__(self, device: torch.device) -> None:
-        from slt_pytracking.actors import SLTTransTActor, transt_box_objective
-        from slt_pytracking.transt_tracker import ExplorationConfig, SLTTransT
-        from slt_pytracking.weights import transt_offline
+        from slt_pytracking.transt_actor import SLTTransTActor, transt_box_objective
+        from slt_pytracking.transt_net import transt_offline
+        from slt_pytracking.transt_tracker import SLTTransT, TransTExplorationConfig
 
         self.device = device
         torch.manual_seed(0)
         self.net = transt_offline().to(device).eval()
-        self.tracker = SLTTransT(self.net, ExplorationConfig(crop_backend="torch"))
-        self.actor = SLTTransTActor(self.net, transt_box_objective(), self.tracker, slt_loss_weight=15.0)
+        self.tracker = SLTTransT(self.net, TransTExplorationConfig(crop_backend="torch"))
+        self.actor = SLTTransTActor(self.net, transt_box_objective(), self.tracker.shaping, slt_loss_weight=15.0)
         self.actor.to(device)
         groups = [{"params": [p for n, p in self.net.named_parameters() if "backbone" not in n and p.requires_grad]},
                   {"params": [p for n, p in self.net.named_parameters() if "backbone" in n and p.requires_grad],
@@ -373,7 +373,7 @@ class TransTBackend(Backend):
         return explore(self.tracker, batch)
 
     def floor(self, batch: dict[str, list[Any]]) -> Callable[[], None]:
-        from slt_pytracking.transt_tracker import fuse
+        from slt_pytracking.transt_net import fuse
 
         crops = tracked_crops(self.tracker, batch)
         template = self.tracker.template
@@ -394,7 +394,7 @@ class TransTBackend(Backend):
         input our actor expects; the official keeps them normalised, the same size)."""
         import torchvision.transforms.functional as tvisf
 
-        from slt_pytracking.transt_tracker import IMAGENET_MEAN, IMAGENET_STD
+        from slt_pytracking.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
         config, tracker, net = self.tracker.config, self.tracker, self.net
         tracker.params.use_gpu = self.device.type == "cuda"

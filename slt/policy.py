@@ -1,4 +1,4 @@
-"""The stochastic categorical candidate-selection policy of SLT (SLT_REFERENCE section 2).
+"""The stochastic categorical candidate-selection policy of SLT (docs/method.md#policy).
 
 Every tracker scores K candidates (anchors or grid cells) per frame. The tracker's own test-time score
 shaping (scale/ratio penalty, cosine window) is kept, turned into logits with a numerically stable inverse
@@ -53,7 +53,7 @@ def shaped_logits(
 
     ``penalty`` is ``(B, K)`` or broadcastable; ``window`` is ``(K,)`` or ``(B, K)``. Both are constants
     (no gradient flows into them during the SCST update). The official code promotes this maths to float64
-    through numpy Hann windows (SLT_REFERENCE B16); here the window is cast to ``fg_prob``'s dtype.
+    through numpy Hann windows (docs/method.md#b16); here the window is cast to ``fg_prob``'s dtype.
     """
     score = fg_prob if penalty is None else fg_prob * penalty.to(fg_prob.dtype)
     if window is not None and window_influence != 0.0:

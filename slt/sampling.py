@@ -1,4 +1,4 @@
-"""Sequence-level sampling (SS) and sequence-level augmentation (SA) of training clips (SLT_REFERENCE 1.1-1.4).
+"""Sequence-level sampling (SS) and sequence-level augmentation (SA) of training clips (docs/method.md#sampling).
 
 A clip is one template frame plus ``num_frames`` search frames of one video; the tracker is initialised on
 search frame 0 and tracks the rest. Frame ids are 0-based indices into the video.
@@ -211,7 +211,7 @@ def list_collate(batch: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 
 class SequenceSampler(torch.utils.data.Dataset):
-    """Training clips drawn from several datasets (SS and SA of SLT_REFERENCE 1.1).
+    """Training clips drawn from several datasets (SS and SA of docs/method.md#sampling).
 
     Args:
         datasets: objects following the PyTracking dataset protocol.
@@ -222,7 +222,7 @@ class SequenceSampler(torch.utils.data.Dataset):
         frame_sample_mode: ``"sequential"`` (SS only) or ``"random_interval"`` (SS + SA).
         max_interval: largest step, in visible frames, of random-interval clips.
         interval_prob: probability that a clip is random-interval in ``"random_interval"`` mode (the
-            official ``prob``; its docstring states the opposite, SLT_REFERENCE B2).
+            official ``prob``; its docstring states the opposite, docs/method.md#b2).
         seed: base seed. Sample ``index`` of epoch ``e`` uses ``np.random.default_rng([seed, e, index])``, so
             a sample does not depend on worker count or order, and resuming at a step reproduces it.
         min_visible: a video qualifies when it has more than this many visible frames and at least

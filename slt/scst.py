@@ -1,4 +1,4 @@
-"""Rewards, baselines and the self-critical (SCST) policy-gradient loss (SLT_REFERENCE section 3).
+"""Rewards, baselines and the self-critical (SCST) policy-gradient loss (docs/method.md#scst).
 
 This module never runs a tracker: it takes per-frame IoUs and recorded logits/actions as tensors.
 
@@ -151,12 +151,29 @@ def scst_loss(
 
     Gradient w.r.t. ``logits_n``: ``-advantages_n * (onehot(actions_n) - softmax(logits_n)) * mask_n / D``.
     """
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, actions[:, None].long()).squeeze(-1)
+    return log_prob_scst_loss(logp, advantages, mask, denominator=denominator)
+
+
+def log_prob_scst_loss(
+    log_probs: Tensor,
+    advantages: Tensor,
+    mask: Tensor | None = None,
+    *,
+    denominator: str = "all",
+) -> Tensor:
+    """SCST loss from the log-probabilities of the sampled actions, a scalar (:func:`scst_loss`'s formula).
+
+    ``log_probs``: ``(M,)`` ``log pi(a_n)`` with gradients -- one categorical's log-softmax at the action, or
+    a factorised action's sum of token log-probabilities (:func:`slt.token_policy.teacher_forced_log_prob`);
+    ``advantages``: ``(M,)`` constants; ``mask``: ``(M,)`` bool, False on padded samples.
+    ``loss = sum_n mask_n * (-advantages_n * log_probs_n) / D``, D as in :func:`scst_loss`.
+    """
     if denominator not in DENOMINATORS:
         raise ValueError(f"unknown denominator {denominator!r}; expected one of {DENOMINATORS}")
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, actions[:, None].long()).squeeze(-1)
-    per_sample = -advantages.detach().to(logp.dtype) * logp
+    per_sample = -advantages.detach().to(log_probs.dtype) * log_probs
     if mask is not None:
-        per_sample = per_sample * mask.to(logp.dtype)
+        per_sample = per_sample * mask.to(log_probs.dtype)
     if denominator == "all":
         count = per_sample.shape[0]
     else:

@@ -33,7 +33,7 @@ def siamfc_context_side(wh: Tensor, context_amount: float) -> Tensor:
     """SiamFC template-region side ``sqrt((w + p)(h + p))``, ``p = context_amount * (w + h)``: ``(..., 2) -> (...)``.
 
     ``wh`` in pixels; the search region is this side times ``instance_size / exemplar_size``. (TransT's rule,
-    ``ceil(sqrt((w + c)(h + c)))`` with ``c = (factor - 1)(w + h) / 2``, is another formula with another name.)
+    ``ceil(sqrt((w + c)(h + c)))`` with ``c = (factor - 1)(w + h) / 2``, is another formula, named after TransT in its adapter.)
     """
     pad = context_amount * wh.sum(-1)
     return torch.sqrt((wh[..., 0] + pad) * (wh[..., 1] + pad))

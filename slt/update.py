@@ -32,7 +32,7 @@ class UpdateConfig:
     ``chunk_size``: samples per backward pass (<= 0: all at once); bounds the update's peak memory.
     ``chunk_norm``: ``"mean"`` scales each chunk's mean loss by its share of the samples, so the accumulated
     gradient is the batch mean whatever the chunking (PySOT's choice, the default); ``"sum"`` adds the chunk
-    means unscaled, as the official LTR trainers do (SLT_REFERENCE B9: gradients grow with the number of
+    means unscaled, as the official LTR trainers do (docs/method.md#b9: gradients grow with the number of
     chunks; keep it only for bit-parity with official SLT-TransT/TrDiMP runs).
     ``grad_clip``: max global L2 norm (<= 0: no clipping, the norm is still measured).
     ``sample_order``: how samples are laid out before chunking (:meth:`slt.rollout.Rollout.samples`):

@@ -1,4 +1,4 @@
-"""``SLTSiamRPNActor``: the SLT-SiamRPN++ loss on recorded exploration samples (SLT_REFERENCE section 3).
+"""``SLTSiamRPNActor``: the SLT-SiamRPN++ loss on recorded exploration samples (docs/method.md#scst).
 
 ``actor(samples) -> (loss, stats)``, as :class:`slt.reference.actor.ReferenceSLTActor` does for the reference
 network: a fresh training forward of :class:`~slt_pysot.model_builder.SLTModelBuilder` on the recorded template

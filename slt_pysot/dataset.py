@@ -11,7 +11,7 @@ As the official PySOT sampler, datasets are mixed in proportion to their numbers
 'videos'``; ``'prob'`` mixes by each ``PROB`` instead), and ``TEMPLATE_GAP: -1`` takes the template from the
 video's first (visible) frame and starts the clip anywhere; a positive gap takes it up to that many frames before
 the clip. A dataset holding evaluation sequences (:mod:`slt.data.splits`) is refused unless its
-``ALLOW_EVAL_SPLIT`` is True. Differences from the official sampler (SLT_REFERENCE 1.2): clips are made of visible
+``ALLOW_EVAL_SPLIT`` is True. Differences from the official sampler (docs/method.md#sampling): clips are made of visible
 frames (the official keeps unannotated frames); ``SAMPLE_MODE: 'uniform_interval'`` is not supported.
 """
 

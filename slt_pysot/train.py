@@ -1,7 +1,7 @@
 """SLT training of a PySOT SiamRPN++: ``python -m slt_pysot.train --cfg CONFIG`` or, in a tree patched with
 ``slt patch-host pysot ROOT``, PySOT's own ``python tools/train.py --cfg CONFIG`` (when ``SLT.ENABLED``).
 
-Reads like a recipe (SLT_REFERENCE 4.2): cfg -> clip sampler -> network (+ ``TRAIN.PRETRAINED``) -> tracker ->
+Reads like a recipe (the official loop, docs/method.md): cfg -> clip sampler -> network (+ ``TRAIN.PRETRAINED``) -> tracker ->
 actor -> optimizer and LR schedule -> :class:`slt.runner.Runner` loop (explore, reward, chunked update).
 
 Length: one optimizer step takes ``TRAIN.NUM_SEQ`` clips, an epoch is ``DATASET.VIDEOS_PER_EPOCH // NUM_SEQ``
@@ -40,7 +40,7 @@ from pysot.utils.lr_scheduler import build_lr_scheduler
 from slt.checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
 from slt.distributed import init_from_env
 from slt.rollout import explore
-from slt.runner import RunConfig, Runner
+from slt.runner import RunConfig, Runner, TrainingInterrupted
 from slt.update import UpdateConfig, slt_update
 from slt_pysot.actor import SLTSiamRPNActor
 from slt_pysot.config import register_slt_cfg, resolve_device
@@ -129,6 +129,23 @@ def load_pretrained(model: nn.Module, path: str) -> None:
     logger.info("loaded TRAIN.PRETRAINED %s", path)
 
 
+SCHEDULE_KEYS = ("TRAIN.EPOCH", "TRAIN.BASE_LR", "TRAIN.LR.TYPE", "TRAIN.WEIGHT_DECAY", "TRAIN.OPTIM",
+                 "TRAIN.NUM_FRAMES", "DATASET.VIDEOS_PER_EPOCH", "BACKBONE.LAYERS_LR", "ADJUST.LR", "RPN.LR",
+                 "TRAIN.TEMP", "SLT.SAMPLES", "SLT.BASELINE")
+"""cfg keys a resumed run must share with the run that wrote the checkpoints (the schedule and the objective)."""
+
+
+def run_schedule() -> dict[str, Any]:
+    """The current cfg's values of :data:`SCHEDULE_KEYS`, by key (a resume under others is refused, naming them)."""
+    values = {}
+    for key in SCHEDULE_KEYS:
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        values[key] = node
+    return values
+
+
 class SnapshotRunner(Runner):
     """:class:`slt.runner.Runner` that also exports ``{snapshot_dir}/checkpoint_e{epoch}.pth`` in PySOT's format
     (``epoch``, ``state_dict``, ``optimizer``; written atomically) at the end of every epoch."""
@@ -209,7 +226,7 @@ def run(
                        keep=cfg.SLT.KEEP_CHECKPOINTS, num_workers=cfg.TRAIN.NUM_WORKERS)
     runner = SnapshotRunner(cfg.SLT.NAME, cfg.TRAIN.SNAPSHOT_DIR, model, optimizer, config, scheduler=scheduler,
                             dist=context, seed=seed, snapshot_dir=cfg.TRAIN.SNAPSHOT_DIR,
-                            steps_per_epoch=steps_per_epoch)
+                            steps_per_epoch=steps_per_epoch, schedule=run_schedule())
     logger.info("SLT on %s: %d steps (%d epochs x %d) of %d clips x %d frames, %d sampled trajectories per clip; "
                 "checkpoints in %s", device, steps, cfg.TRAIN.EPOCH, steps_per_epoch, cfg.TRAIN.NUM_SEQ,
                 cfg.TRAIN.NUM_FRAMES, cfg.SLT.SAMPLES, runner.folder)
@@ -239,17 +256,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, **parts: Any) -> int:
-    """Register SLT's keys, merge ``--cfg`` into PySOT's global cfg and train; returns the exit status (0).
-    ``parts``: :func:`run`'s model, tracker, actor and heads. Errors propagate as exceptions (a non-zero exit
-    with the traceback)."""
+    """Register SLT's keys, merge ``--cfg`` into PySOT's global cfg and train; returns the exit status: 0, or
+    ``128 + signal`` after Ctrl-C / SIGTERM (one line; the checkpoint of the last step was written).
+    ``parts``: :func:`run`'s model, tracker, actor and heads. Other errors propagate as exceptions (a non-zero
+    exit with the traceback)."""
     args = build_parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     register_slt_cfg(cfg)
     cfg.merge_from_file(args.cfg)
-    history = run(resolve_device(cfg, args.device), seed=args.seed, **parts)
+    try:
+        history = run(resolve_device(cfg, args.device), seed=args.seed, **parts)
+    except TrainingInterrupted as stop:
+        logger.warning("%s", stop)
+        return stop.exit_code
     if history:
-        logger.info("finished: %s", ", ".join(f"{k} {v:.4f}" for k, v in history[-1].items()))
+        last = history[-1]
+        logger.info("finished at step %d; last step: %s", last["step"],
+                    ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "seconds")))
     return 0
 
 

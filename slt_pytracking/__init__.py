@@ -4,18 +4,28 @@ TransformerTrack checkout (594422814/TransformerTrack).
 Run inside a host tree patched with ``slt patch-host transt ROOT`` / ``slt patch-host trdimp ROOT`` (see
 docs/pytracking.md and docs/trdimp.md):
 
-* :mod:`slt_pytracking.loader` -- host datasets, image loader and an ``LTRLoader`` of SLT clips (tracker-agnostic);
-* :mod:`slt_pytracking.transt_tracker` -- :class:`~slt_pytracking.transt_tracker.SLTTransT`, the batched
-  exploration tracker over the host TransT network;
-* :mod:`slt_pytracking.actors` -- :class:`~slt_pytracking.actors.SLTTransTActor` (``ltr.actors.BaseActor``);
-* :mod:`slt_pytracking.trainer` -- :class:`~slt_pytracking.trainer.SLTTrainer` (``ltr.trainers.LTRTrainer``,
-  tracker-agnostic);
-* :mod:`slt_pytracking.trdimp_tracker`, :mod:`slt_pytracking.trdimp_actor` -- the same for SLT-TrDiMP, with
-  :mod:`slt_pytracking.prroi_standin` (a CPU stand-in for PreciseRoIPooling, for shape and flow checks only);
-* :mod:`slt_pytracking.checkpoints` -- safe loading of LTR network weights (host-agnostic);
-* :mod:`slt_pytracking.weights` -- TransT weights paths and the offline TransT constructor;
-* :mod:`slt_pytracking.train_settings` -- ``run(settings)`` recipes for ``ltr/run_training.py slt NAME``;
-* :mod:`slt_pytracking.parameter` -- parameters for ``pytracking/run_tracker.py transt slt_transt``.
+One layout per tracker -- ``<tracker>_net`` (the host network in parts, built offline, its weights),
+``<tracker>_tracker`` (the batched exploration tracker and its state; it builds and owns the policy
+:class:`slt.policy.Shaping`), ``<tracker>_actor`` (the loss module, ``actor(samples) -> (loss, stats)``, given
+the tracker's shaping):
+
+* :mod:`slt_pytracking.transt_net`, :mod:`slt_pytracking.transt_tracker`, :mod:`slt_pytracking.transt_actor`
+  -- SLT-TransT;
+* :mod:`slt_pytracking.trdimp_net`, :mod:`slt_pytracking.trdimp_tracker`, :mod:`slt_pytracking.trdimp_actor`
+  -- SLT-TrDiMP, with :mod:`slt_pytracking.prroi_standin` (a CPU stand-in for PreciseRoIPooling, for shape and
+  flow checks only);
+
+and, tracker-agnostic:
+
+* :mod:`slt_pytracking.loader` -- host datasets, image loader and an ``LTRLoader`` of SLT clips, sharded by step;
+* :mod:`slt_pytracking.trainer` -- :class:`~slt_pytracking.trainer.SLTTrainer` (``ltr.trainers.LTRTrainer``): owns
+  the tracker, explores (:func:`slt.rollout.explore`) and updates (:func:`slt.update.slt_update`);
+* :mod:`slt_pytracking.ltr_weights` -- safe loading of LTR network weights and checkpoints, and where they are;
+* :mod:`slt_pytracking.imagenet` -- the networks' input normalisation;
+* :mod:`slt_pytracking.train_settings` -- ``run(settings)`` recipes for ``ltr/run_training.py slt NAME`` (shared
+  parts in :mod:`slt_pytracking.train_settings.recipe`);
+* :mod:`slt_pytracking.parameter` -- parameters for ``pytracking/run_tracker.py transt slt_transt`` /
+  ``trdimp slt_trdimp``.
 
 Every module that imports the host calls :func:`require_patched_host` first, so an unpatched tree fails with
 the command that fixes it instead of a ``torch._six`` import error deep inside the host.

@@ -2,7 +2,8 @@
 
 Tracker-agnostic (SLT-TransT and SLT-TrDiMP read the same clips). A clip is one sample of
 :class:`slt.sampling.SequenceSampler` (template frame + T search frames, RGB uint8, boxes ``xywh`` pixels);
-a batch is :func:`slt.sampling.list_collate` of N clips: a dict of Python lists, nothing stacked.
+a batch is :func:`slt.sampling.list_collate` of N clips: a dict of Python lists, nothing stacked, every
+clip's ``key`` ``(seed, epoch, index)`` kept (exploration randomness is keyed by it).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from torch.utils.data import Sampler
 
-from slt.distributed import DistContext, init_from_env
+from slt.distributed import DistContext, StepShardSampler, init_from_env
 from slt.sampling import SequenceSampler, list_collate
 from slt_pytracking import require_patched_host
 
@@ -89,14 +91,15 @@ def build_dataset(env: Any, name: str, loader: Callable[[str], np.ndarray] | Non
 
 
 def sequence_loader(name: str, sampler: SequenceSampler, num_seq: int, num_workers: int = 0,
-                    training: bool = True) -> LTRLoader:
+                    training: bool = True, indices: Sampler[int] | None = None) -> LTRLoader:
     """An ``LTRLoader`` yielding batches of ``num_seq`` clips (dicts of lists, see module doc).
 
-    ``shuffle=False`` (the sampler draws at random itself), ``drop_last=True``, ``stack_dim=0`` (read by the
-    host's statistics only).
+    ``indices``: the sample indices to read, in order (a :class:`slt.distributed.StepShardSampler`: this rank's
+    share of every step); None: all of ``sampler``'s in order. ``shuffle=False`` (the sampler draws at random
+    itself), ``drop_last=True``, ``stack_dim=0`` (read by the host's statistics only).
     """
-    return LTRLoader(name, sampler, training=training, batch_size=num_seq, shuffle=False, num_workers=num_workers,
-                     collate_fn=list_collate, drop_last=True, stack_dim=0)
+    return LTRLoader(name, sampler, training=training, batch_size=num_seq, shuffle=False, sampler=indices,
+                     num_workers=num_workers, collate_fn=list_collate, drop_last=True, stack_dim=0)
 
 
 def training_loader(settings: Any, datasets: Sequence[Any],
@@ -105,8 +108,10 @@ def training_loader(settings: Any, datasets: Sequence[Any],
 
     Reads ``settings.seed``, ``device``, ``num_seq`` (N, the global batch), ``samples_per_epoch``,
     ``num_frames``, ``max_gap``, ``frame_sample_mode``, ``max_interval``, ``interval_prob``, ``num_workers``;
-    sets ``settings.device`` to this rank's device. Under torchrun every rank draws its own clips (its own
-    sampler seed) and takes ``1 / world_size`` of the global batch and of the epoch's clips.
+    sets ``settings.device`` to this rank's device. Every rank builds the same sampler (seed ``settings.seed``)
+    and reads its ``1 / world_size`` share of each step's ``num_seq`` clips
+    (:class:`slt.distributed.StepShardSampler`), so the ranks of a torchrun job together read the clips one
+    process reads; an epoch is ``samples_per_epoch // num_seq`` steps.
     """
     random.seed(settings.seed)
     np.random.seed(settings.seed)
@@ -114,11 +119,12 @@ def training_loader(settings: Any, datasets: Sequence[Any],
     context = init_from_env(settings.device)
     settings.device = context.device
     world = context.world_size
-    if settings.num_seq % world or settings.samples_per_epoch % world:
-        raise ValueError(f"num_seq ({settings.num_seq}) and samples_per_epoch ({settings.samples_per_epoch}) must "
-                         f"split evenly over {world} ranks")
-    sampler = SequenceSampler(datasets, p_datasets, samples_per_epoch=settings.samples_per_epoch // world,
+    if settings.num_seq % world:
+        raise ValueError(f"num_seq ({settings.num_seq}) must split evenly over {world} ranks")
+    sampler = SequenceSampler(datasets, p_datasets, samples_per_epoch=settings.samples_per_epoch,
                               num_frames=settings.num_frames, max_gap=settings.max_gap,
                               frame_sample_mode=settings.frame_sample_mode, max_interval=settings.max_interval,
-                              interval_prob=settings.interval_prob, seed=settings.seed * 1000 + context.rank)
-    return context, sequence_loader("train", sampler, settings.num_seq // world, settings.num_workers)
+                              interval_prob=settings.interval_prob, seed=settings.seed)
+    shard = StepShardSampler(0, settings.samples_per_epoch // settings.num_seq, settings.num_seq, context)
+    return context, sequence_loader("train", sampler, settings.num_seq // world, settings.num_workers,
+                                    indices=shard)

@@ -1,4 +1,4 @@
-"""SLT-TransT exploration: the stock TransT tracker, batched over trajectories (SLT_REFERENCE 2.0, 2.1).
+"""SLT-TransT exploration: the stock TransT tracker, batched over trajectories (docs/method.md#policy).
 
 :class:`SLTTransT` extends the host's ``pytracking.tracker.transt.TransT`` with the batched protocol of
 :mod:`slt.rollout` (``batch_init`` / ``batch_track``); its inherited ``initialize`` / ``track`` are the stock
@@ -6,38 +6,37 @@ test-time tracker, and the greedy rows of ``batch_track`` take the same decision
 TransT module, used through its parts (``backbone``, ``input_proj``, ``featurefusion_network``,
 ``class_embed``, ``bbox_embed``), with the template features cached in the tracker, never on the network.
 
+The tracker builds its policy shaping once (:attr:`SLTTransT.shaping`, a :class:`slt.policy.Shaping`: Hann
+window, inverse sigmoid, temperature) and owns it; the actor's update receives the same object.
+
 Conventions: boxes ``xywh`` in image pixels with centre ``x + w / 2`` (TransT's, no ``-1``); images HxWx3
-uint8 RGB; network outputs per row: ``pred_logits`` (K, 2) with class 0 = target, ``pred_boxes`` (K, 4)
-``cx cy w h`` normalised to the search crop, K = 32 x 32 cells in row-major order.
+uint8 RGB; network outputs: see :mod:`slt_pytracking.transt_net`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from slt import policy
-from slt.crop import FrameBatch, crop_batch, crop_windows, frame_means, siamfc_region, to_uint8
+from slt.crop import CROP_BACKENDS, FrameBatch, crop_batch, crop_windows, frame_means, siamfc_region, to_uint8
+from slt.policy import Randomness, Shaping
 from slt.rollout import TrackStep
 from slt_pytracking import require_patched_host
+from slt_pytracking.transt_net import fuse, target_probability, template_features
 
 require_patched_host()
 
 from pytracking.tracker.transt import TransT  # noqa: E402  (host imports after the patch check)
 from pytracking.utils import TrackerParams  # noqa: E402
-from util.misc import nested_tensor_from_tensor_2  # noqa: E402
-
-CROP_BACKENDS = ("torch", "host")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
-class ExplorationConfig:
+class TransTExplorationConfig:
     """TransT tracking geometry (the stock tracker's constants) and SLT's policy settings.
 
     ``crop_backend``: ``"torch"`` crops every row in one batched ``grid_sample`` on the network's device;
@@ -45,6 +44,7 @@ class ExplorationConfig:
     tracker, slower. Both pad with the template frame's mean colour truncated to integers, as the stock
     tracker does; they differ by OpenCV's fixed-point resize arithmetic (about 0.1 grey level on average).
     ``no_neg_logit``: score ``sigmoid(l_target)`` instead of ``softmax(l)[target] = sigmoid(l_target - l_bg)``.
+    ``window_influence``, ``temperature``, ``sig_eps``: the policy shaping (:meth:`shaping`).
     """
 
     template_size: int = 128
@@ -63,65 +63,15 @@ class ExplorationConfig:
         if self.crop_backend not in CROP_BACKENDS:
             raise ValueError(f"unknown crop_backend {self.crop_backend!r}; expected one of {CROP_BACKENDS}")
 
-
-class TemplateFeatures(NamedTuple):
-    """Backbone features of template crops, ready for the feature-fusion network.
-
-    ``src`` (B, C, 16, 16) after ``input_proj``; ``mask`` (B, 16, 16) bool padding mask; ``pos`` (B, C, 16, 16)
-    position encoding.
-    """
-
-    src: Tensor
-    mask: Tensor
-    pos: Tensor
-
-    def index(self, rows: Tensor) -> "TemplateFeatures":
-        return TemplateFeatures(self.src[rows], self.mask[rows], self.pos[rows])
+    def shaping(self) -> Shaping:
+        """The SLT-TransT policy (docs/method.md#policy): ``p = (1 - w) * score + w * hann`` over the
+        ``score_size`` x ``score_size`` cells, ``w = window_influence``; logits ``= inv_sigmoid_eps(p) *
+        temperature``. Its argmax is the stock tracker's ``argmax(pscore)``."""
+        return Shaping(kind="inverse_sigmoid", window=policy.hann_window(self.score_size),
+                       window_influence=self.window_influence, temperature=self.temperature, sig_eps=self.sig_eps)
 
 
-def normalise(crops: Tensor) -> Tensor:
-    """``(B, 3, S, S)`` uint8 RGB crops -> float32 network input, exactly as the stock tracker.
-
-    ``x / 255`` clamped to [0, 1], then ImageNet mean/std normalisation.
-    """
-    x = crops.float().mul(1.0 / 255.0).clamp(0.0, 1.0)
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device)[:, None, None]
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device)[:, None, None]
-    return (x - mean) / std
-
-
-def template_features(net: nn.Module, crops: Tensor) -> TemplateFeatures:
-    """``(B, 3, 128, 128)`` uint8 template crops -> :class:`TemplateFeatures` (differentiable)."""
-    features, pos = net.backbone(nested_tensor_from_tensor_2(normalise(crops)))
-    src, mask = features[-1].decompose()
-    return TemplateFeatures(net.input_proj(src), mask, pos[-1])
-
-
-def fuse(net: nn.Module, template: TemplateFeatures, crops: Tensor) -> tuple[Tensor, Tensor]:
-    """TransT on ``(B, 3, 256, 256)`` uint8 search crops against per-row template features.
-
-    Returns ``pred_logits`` (B, 1024, 2) and ``pred_boxes`` (B, 1024, 4) normalised ``cx cy w h`` -- what the
-    host ``TransT.track`` / ``TransT.forward`` return, with the template branch computed once per template.
-    """
-    features, pos = net.backbone(nested_tensor_from_tensor_2(normalise(crops)))
-    src, mask = features[-1].decompose()
-    hs = net.featurefusion_network(template.src, template.mask, net.input_proj(src), mask, template.pos, pos[-1])
-    return net.class_embed(hs)[-1], net.bbox_embed(hs).sigmoid()[-1]
-
-
-def policy_logits(pred_logits: Tensor, window: Tensor, config: ExplorationConfig) -> Tensor:
-    """``(B, K, 2)`` TransT class logits -> ``(B, K)`` SLT policy logits (SLT_REFERENCE 2.1).
-
-    ``p = (1 - w) * score + w * hann`` with ``score = softmax(l)[..., 0]`` (``sigmoid(l[..., 0])`` with
-    ``no_neg_logit``), ``w = window_influence``; logits ``= inv_sigmoid_eps(p) * temperature``. The argmax is
-    the stock tracker's ``argmax(pscore)``. Used both in exploration and in the update (same shaping).
-    """
-    score = torch.sigmoid(pred_logits[..., 0]) if config.no_neg_logit else torch.softmax(pred_logits, -1)[..., 0]
-    return policy.shaped_logits(score, window=window, window_influence=config.window_influence,
-                                temperature=config.temperature, sig_eps=config.sig_eps)
-
-
-def context_side(size: Tensor, factor: float) -> Tensor:
+def transt_crop_side(size: Tensor, factor: float) -> Tensor:
     """Square crop side of TransT: ``ceil(sqrt((w + c) (h + c)))``, ``c = (factor - 1) (w + h) / 2``.
 
     ``size`` (B, 2) ``w h`` -> (B,). Factor 2 gives the template side s_z, factor 4 the search side s_x.
@@ -135,13 +85,13 @@ class SLTTransT(TransT):
 
     The tracker state (``state_centre``, ``state_size``: (B, 2) float64, like the stock tracker's numpy state)
     and the template features of the current clips (``template``) live in the tracker, never as attributes of
-    the network (SLT_REFERENCE B17); names differ from the stock tracker's own state, so the inherited
+    the network (docs/method.md#b17); names differ from the stock tracker's own state, so the inherited
     ``initialize`` / ``track`` can be used on the same object.
     The device is the network's. Call ``batch_init`` / ``batch_track`` under ``torch.inference_mode()``
     (:func:`slt.rollout.explore` does).
     """
 
-    def __init__(self, net: nn.Module, config: ExplorationConfig = ExplorationConfig()) -> None:
+    def __init__(self, net: nn.Module, config: TransTExplorationConfig = TransTExplorationConfig()) -> None:
         params = TrackerParams()
         params.net = net
         params.use_gpu = torch.cuda.is_available()
@@ -149,7 +99,7 @@ class SLTTransT(TransT):
         self.features_initialized = True
         self.network = net
         self.config = config
-        self.policy_window = policy.hann_window(config.score_size)
+        self.shaping = config.shaping()
         self.copies = 1
 
     @property
@@ -166,10 +116,10 @@ class SLTTransT(TransT):
         """
         cfg = self.config
         device = self.device
-        self.policy_window = self.policy_window.to(device)
+        self.shaping = self.shaping.to(device)
         boxes = template_boxes.to(device, torch.float64)
         centre = boxes[:, :2] + boxes[:, 2:] / 2
-        side = context_side(boxes[:, 2:], cfg.template_factor)
+        side = transt_crop_side(boxes[:, 2:], cfg.template_factor)
         self.template_means = [np.mean(image, axis=(0, 1)) for image in template_images]
         self.padding = frame_means(template_images, device)
         crops, _ = self._crop(template_images, centre, side, cfg.template_size)
@@ -184,19 +134,20 @@ class SLTTransT(TransT):
         return crops
 
     def batch_track(self, frames: Sequence[np.ndarray], action_mode: str = "half",
-                    generator: torch.Generator | None = None) -> TrackStep:
-        """Track one frame per clip (``frames``: N HxWx3 uint8 RGB) for every row.
+                    random: Randomness = None) -> TrackStep:
+        """Track one frame per clip (``frames``: N HxWx3 uint8 RGB) for every row; ``random`` draws the sampled
+        rows' actions (:func:`slt.policy.select_actions`).
 
         Returns boxes (B, 4) xywh float32, actions (B,), the uint8 search crops (B, 3, 256, 256) the decisions
         were made on and their regions (B, 4) ``x0 y0 side side`` in image pixels.
         """
         cfg = self.config
-        side = context_side(self.state_size, cfg.search_factor)
+        side = transt_crop_side(self.state_size, cfg.search_factor)
         crops, regions = self._crop(frames, self.state_centre, side, cfg.search_size)
         with torch.no_grad():
             pred_logits, pred_boxes = fuse(self.network, self.template, crops)
-        logits = policy_logits(pred_logits, self.policy_window, cfg)
-        actions = policy.select_actions(logits, action_mode, generator)
+        logits = self.shaping.logits(target_probability(pred_logits, cfg.no_neg_logit))
+        actions = policy.select_actions(logits, action_mode, random)
         rows = torch.arange(actions.shape[0], device=actions.device)
         chosen = (pred_boxes[rows, actions] * side.float()[:, None]).double()
         centre = chosen[:, :2] + self.state_centre - side[:, None] / 2

@@ -1,34 +1,33 @@
-"""SLT-TrDiMP actor: exploration and the sequence-level loss on recorded exploration crops (SLT_REFERENCE 3).
+"""SLT-TrDiMP actor: the sequence-level loss on recorded exploration crops (docs/method.md#scst).
 
 ``loss = sl_clf * L_scst + bb_ce * L_KL`` (4 and 0.01 in SLT-TrDiMP): the SCST policy-gradient term on the
-sampled candidates of the final filter iteration's score map (mean/max-normalised exactly as in
-exploration), plus the host's ``KLRegression`` loss of the IoU-Net on proposals around the ground truth in
-each recorded search crop. The DiMP classification losses of TrDiMP training are not used (as official).
+sampled candidates of the final filter iteration's score map (shaped by the exploration tracker's own
+:class:`slt.policy.Shaping`), plus the host's ``KLRegression`` loss of the IoU-Net on proposals around the ground
+truth in each recorded search crop. The DiMP classification losses of TrDiMP training are not used (as
+official). Exploration is the trainer's (:class:`slt_pytracking.trainer.SLTTrainer` runs
+:func:`slt.rollout.explore` with the tracker).
 """
 
 from __future__ import annotations
-
-import logging
 
 import torch
 from torch import Tensor, nn
 
 from slt import scst
-from slt.rollout import Rollout, Samples, explore
+from slt.policy import Shaping
+from slt.rollout import Samples
 from slt_pytracking import require_patched_host
-from slt_pytracking.trdimp_tracker import SLTTrDiMP, policy_logits, search_scores, template_model, \
+from slt_pytracking.trdimp_net import TemplateModel, proposals_around, search_scores, template_model, \
     transformer_labels
+from slt_pytracking.trdimp_tracker import TrDiMPExplorationConfig
 
 require_patched_host()
 
-import ltr.data.bounding_box_utils as bbutils  # noqa: E402  (host imports after the patch check)
-from ltr.actors import BaseActor  # noqa: E402
+from ltr.actors import BaseActor  # noqa: E402  (host imports after the patch check)
 from ltr.models.loss.kl_regression import KLRegression  # noqa: E402
 
-logger = logging.getLogger(__name__)
-
 LOSS_WEIGHTS = {"sl_clf": 4.0, "bb_ce": 0.01}
-"""SLT-TrDiMP loss weights (SLT_REFERENCE 5.1)."""
+"""SLT-TrDiMP loss weights (docs/method.md#hyper-parameters)."""
 
 
 def trdimp_box_objective() -> dict[str, nn.Module]:
@@ -37,69 +36,56 @@ def trdimp_box_objective() -> dict[str, nn.Module]:
     return {"bb_ce": KLRegression()}
 
 
-def proposals_around(gt: Tensor, offsets: Tensor) -> Tensor:
-    """``(M, 4)`` IoU-Net ``xywh`` boxes and ``(M, P, 4)`` recorded offsets -> ``(M, P, 4)`` proposal boxes.
-
-    The host's ``sample_box_gmm`` mapping: ``rel_to_rect(offsets + rect_to_rel(gt, gt_wh), gt_wh)``.
-    """
-    sz_norm = gt[:, None, 2:]
-    return bbutils.rel_to_rect(offsets + bbutils.rect_to_rel(gt[:, None], sz_norm), sz_norm)
-
-
 class SLTTrDiMPActor(BaseActor):
-    """``explore(data) -> Rollout`` with the batched tracker, ``actor(samples) -> (loss, stats)`` for the update.
+    """``actor(samples) -> (loss, stats)``: the SLT-TrDiMP loss of recorded samples, with gradients.
 
     Args:
-        net: the host ``DiMPnet`` (the one ``tracker`` explores with).
+        net: the host ``DiMPnet`` (the one the tracker explores with).
         objective: ``{'bb_ce': KLRegression}`` (:func:`trdimp_box_objective`).
-        tracker: :class:`~slt_pytracking.trdimp_tracker.SLTTrDiMP` around ``net``; its exploration config
-            defines the policy shaping the loss rebuilds.
+        shaping: the exploration tracker's policy shaping (``SLTTrDiMP.shaping``): the update's logits are the
+            exploration's by construction.
+        config: the exploration tracker's parameters (``SLTTrDiMP.config``): the template model is rebuilt with
+            its ``net_opt_iter``, ``image_sample_size`` and ``transformer_label_sigma``.
         loss_weight: ``{'sl_clf': 4.0, 'bb_ce': 0.01}``.
         denominator: :func:`slt.scst.scst_loss` denominator (``"all"``: official, padded samples counted).
-        freeze_iounet_in_exploration: reproduce official SLT-TrDiMP (SLT_REFERENCE B7): its exploration sets
-            ``requires_grad=False`` on the training network's IoU-Net, which then never trains (``bb_ce`` still
-            reaches backbone layer3). Default False: the IoU-Net trains with ``bb_ce``.
+
+    Freezing the IoU-Net as official SLT-TrDiMP does (docs/method.md#b7) is the recipe's explicit option
+    (``settings.freeze_iounet``, :func:`slt_pytracking.trdimp_net.freeze_iounet`), not a side effect here.
     """
 
-    def __init__(self, net: nn.Module, objective: dict[str, nn.Module], tracker: SLTTrDiMP,
-                 loss_weight: dict[str, float] | None = None, denominator: str = "all",
-                 freeze_iounet_in_exploration: bool = False) -> None:
+    def __init__(self, net: nn.Module, objective: dict[str, nn.Module], shaping: Shaping,
+                 config: TrDiMPExplorationConfig = TrDiMPExplorationConfig(),
+                 loss_weight: dict[str, float] | None = None, denominator: str = "all") -> None:
         super().__init__(net, objective)
-        self.tracker = tracker
+        self.shaping = shaping
+        self.config = config
         self.loss_weight = {**LOSS_WEIGHTS, **(loss_weight or {})}
         self.denominator = denominator
-        self.freeze_iounet_in_exploration = freeze_iounet_in_exploration
 
-    def explore(self, data: dict[str, list], generator: torch.Generator | None = None) -> Rollout:
-        """Greedy and sampled trajectories over a batch of clips (:func:`slt.rollout.explore`)."""
-        if self.freeze_iounet_in_exploration:
-            self._freeze_iounet()
-        return explore(self.tracker, data, generator)
-
-    def _freeze_iounet(self) -> None:
-        params = [p for p in self.net.bb_regressor.parameters() if p.requires_grad]
-        if params:
-            logger.warning("freeze_iounet_in_exploration=True: the IoU-Net (bb_regressor) is frozen for the rest of "
-                           "training, as official SLT-TrDiMP does (SLT_REFERENCE B7)")
-        for p in params:
-            p.requires_grad_(False)
-
-    def __call__(self, samples: Samples) -> tuple[Tensor, dict[str, float]]:
-        """Loss of M recorded samples (any chunk of a rollout's :class:`~slt.rollout.Samples`), with gradients.
+    def outputs(self, samples: Samples) -> tuple[Tensor, TemplateModel, dict[str, Tensor]]:
+        """The network on M recorded samples -> ``(logits (M, 529), per-sample template model, backbone features)``.
 
         The template model (13 augmented template crops -> encoder memory, DiMP filter, IoU-Net modulation) is
-        rebuilt once per clip present in the chunk from the recorded uint8 crops and boxes. Samples without
-        ground truth (NaN) and padded samples get no box loss. Inputs are never modified.
+        rebuilt once per clip present in the samples from the recorded uint8 crops and boxes; ``logits`` are
+        the policy's (``shaping.logits`` of the score maps), so their argmax is the greedy decision.
         """
-        config = self.tracker.config
+        config = self.config
         clips, inverse = torch.unique(samples.sequence, return_inverse=True)
         first = torch.stack([(inverse == c).nonzero()[0, 0] for c in range(len(clips))])
         boxes = samples.extras["template_boxes"][first].transpose(0, 1)  # (K, C, 4)
         crops = samples.templates[clips].transpose(0, 1).float()  # (K, C, 3, S, S)
-        labels = transformer_labels(self.net, boxes, config).to(crops.device)
+        labels = transformer_labels(self.net, boxes, config.image_sample_size,
+                                    config.transformer_label_sigma).to(crops.device)
         template = template_model(self.net, crops, boxes, labels, config.net_opt_iter).index(inverse)
         scores, feats = search_scores(self.net, template, samples.crops.float())
-        logits = policy_logits(scores, config)
+        return self.shaping.logits(scores.reshape(scores.shape[0], -1)), template, feats
+
+    def __call__(self, samples: Samples) -> tuple[Tensor, dict[str, float]]:
+        """Loss of M recorded samples (any chunk of a rollout's :class:`~slt.rollout.Samples`), with gradients.
+
+        Samples without ground truth (NaN) and padded samples get no box loss. Inputs are never modified.
+        """
+        logits, template, feats = self.outputs(samples)
         loss_slt = scst.scst_loss(logits, samples.actions, samples.advantages, samples.mask,
                                   denominator=self.denominator)
         bb_ce = self._box_loss(template, feats, samples)
@@ -110,7 +96,7 @@ class SLTTrDiMPActor(BaseActor):
                  "Loss/sl_target_clf": weighted_slt.item(), "ClfTrain/sl_loss": loss_slt.item()}
         return loss, stats
 
-    def _box_loss(self, template, feats: dict[str, Tensor], samples: Samples) -> Tensor:
+    def _box_loss(self, template: TemplateModel, feats: dict[str, Tensor], samples: Samples) -> Tensor:
         """``KLRegression`` of the IoU-Net on the proposals of the samples with a usable ground truth (0 if none)."""
         gt = samples.gt_in_crop
         usable = samples.mask & torch.isfinite(gt).all(-1) & (gt[:, 2:] > 0).all(-1)

@@ -1,4 +1,4 @@
-"""SLT-TrDiMP exploration: the stock TrDiMP tracker, simplified and batched (SLT_REFERENCE 2.0, 2.2, 5.2).
+"""SLT-TrDiMP exploration: the stock TrDiMP tracker, simplified and batched (docs/method.md#policy).
 
 :class:`SLTTrDiMP` extends the host's ``pytracking.tracker.trdimp.TrDiMP`` with the batched protocol of
 :mod:`slt.rollout` (``batch_init`` / ``batch_track``); its inherited ``initialize`` / ``track`` are the stock
@@ -8,17 +8,22 @@ modulation vector) is built once per clip and never updated (no memory update, `
 advanced localisation, no dropout augmentation. With those parameters (:func:`stock_parameters`) the greedy
 rows of :meth:`SLTTrDiMP.batch_track` take the stock tracker's decisions frame after frame.
 
-Everything runs through the host network's modules (``extract_backbone_features``,
-``classifier.extract_classification_feat``, ``classifier.transformer.encoder/decoder``,
-``classifier.get_filter``, ``classifier.classify``, ``bb_regressor.get_modulation/get_iou_feat/predict_iou``)
-and the host's crop, augmentation and label functions; the template model lives in the tracker, never on the
-network.
+The network runs through :mod:`slt_pytracking.trdimp_net` (the host modules in parts), the crops through the
+host's crop and augmentation functions; this module holds the tracker state. The template model lives in the
+tracker, never on the network. The tracker builds its policy shaping once (:attr:`SLTTrDiMP.shaping`, a
+``meanmax`` :class:`slt.policy.Shaping`) and owns it; the actor's update receives the same object.
 
 Conventions. Tracker state as the stock tracker keeps it: ``pos`` (B, 2) target centre ``(y, x)`` in
 pixel-index coordinates (``y + (h - 1) / 2``), ``target_sz`` (B, 2) ``(h, w)``, float32 on the CPU. Boxes
 returned to the rollout are ``xywh`` image pixels, ``x = cx - (w - 1) / 2`` (the stock output). Boxes inside a
 352 px crop are the IoU-Net's ``xywh`` crop pixels (the rollout's ``gt_in_crop`` of the regions returned here).
 Score maps are 23 x 23, candidates flattened row-major (``y * 23 + x``).
+
+Randomness: the sampled rows' actions, the IoU-Net refinement jitter and the IoU-Net training proposals draw
+from the ``random`` of :meth:`SLTTrDiMP.batch_track` -- with a :class:`slt.policy.ClipRandom` (what
+:func:`slt.rollout.explore` passes by default) keyed by clip, so a clip explores alike in one process or on any
+rank of a torchrun job. The template augmentations' random shifts come from the tracker's
+:class:`RandomSource` (``batch_init`` receives no randomness).
 
 Autograd: exploration runs under ``torch.inference_mode()`` (:func:`slt.rollout.explore`); only the IoU-Net
 box refinement leaves it, and it differentiates with respect to the box tensors alone (``torch.autograd.grad``:
@@ -38,15 +43,14 @@ from torch import Tensor, nn
 
 from slt import policy
 from slt.crop import to_uint8
+from slt.policy import ClipRandom, Randomness, Shaping
 from slt.rollout import TrackStep
 from slt_pytracking import require_patched_host
+from slt_pytracking.trdimp_net import optimise_boxes, search_scores, template_model, transformer_labels
 
 require_patched_host()
 
-import ltr.data.bounding_box_utils as bbutils  # noqa: E402  (host imports after the patch check)
-import ltr.data.processing_utils as prutils  # noqa: E402
-from ltr import model_constructor  # noqa: E402
-from ltr.models.tracking import dimpnet  # noqa: E402
+import ltr.data.processing_utils as prutils  # noqa: E402  (host imports after the patch check)
 from pytracking.features import augmentation  # noqa: E402
 from pytracking.features.preprocessing import numpy_to_torch, sample_patch_multiscale, \
     sample_patch_transformed  # noqa: E402
@@ -54,33 +58,9 @@ from pytracking.tracker.trdimp import TrDiMP  # noqa: E402
 from pytracking.utils import TrackerParams  # noqa: E402
 
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-NETWORK_DEFAULTS: dict[str, Any] = {
-    "filter_size": 4, "optim_iter": 5, "optim_init_step": 0.9, "optim_init_reg": 0.1, "clf_feat_norm": True,
-    "clf_feat_blocks": 0, "final_conv": True, "out_feature_dim": 512, "init_gauss_sigma": 0.25 / 6 * 22,
-    "num_dist_bins": 100, "bin_displacement": 0.1, "mask_init_factor": 3.0, "target_mask_act": "sigmoid",
-    "score_act": "relu", "frozen_backbone_layers": ("conv1", "bn1", "layer1", "layer2"),
-}
-"""TrDiMP architecture (``ltr/train_settings/dimp/transformer_dimp.py``; SLT_REFERENCE 5.1); SLT-TrDiMP keeps it."""
-
-
-@model_constructor
-def trdimp_offline(**kwargs: Any) -> nn.Module:
-    """The host TrDiMP network (``dimpnet50``) with random weights and no ImageNet download (B18), on the CPU.
-
-    ``kwargs`` override :data:`NETWORK_DEFAULTS`. An LTR ``model_constructor``: checkpoints written by the LTR
-    trainer rebuild it offline.
-    """
-    arch = {**NETWORK_DEFAULTS, **kwargs}
-    arch["frozen_backbone_layers"] = list(arch["frozen_backbone_layers"])
-    return dimpnet.dimpnet50(backbone_pretrained=False, **arch)
-
-
 @dataclass(frozen=True)
-class ExplorationConfig:
-    """Exploration-tracker parameters (SLT_REFERENCE 5.2; names as the host's ``TrackerParams``).
+class TrDiMPExplorationConfig:
+    """Exploration-tracker parameters (docs/method.md#hyper-parameters; names as the host's ``TrackerParams``).
 
     ``round_crops``: feed the network the uint8-rounded search crops (what the rollout records and the update
     sees) instead of the host's float crops. Off by default: the greedy rows then equal the stock tracker; the
@@ -120,6 +100,11 @@ class ExplorationConfig:
         return {"fliplr": self.fliplr, "rotate": list(self.rotate), "blur": [tuple(b) for b in self.blur],
                 "relativeshift": [tuple(s) for s in self.relativeshift]}
 
+    def shaping(self) -> Shaping:
+        """The SLT-TrDiMP policy (docs/method.md#policy): per row, the 23 x 23 scores' mean mapped to
+        ``score_norm_meanmax[0]`` and their max to ``score_norm_meanmax[1]``; the argmax is the stock tracker's."""
+        return Shaping(kind="meanmax", meanmax=tuple(self.score_norm_meanmax))
+
     @property
     def num_random_shifts(self) -> int:
         """How many random shifts the template augmentations draw (flip, blurs, rotations)."""
@@ -128,10 +113,10 @@ class ExplorationConfig:
         return int(self.fliplr) + len(self.blur) + len(self.rotate)
 
 
-def stock_parameters(config: ExplorationConfig = ExplorationConfig(), net: Any = None) -> TrackerParams:
+def stock_parameters(config: TrDiMPExplorationConfig = TrDiMPExplorationConfig(), net: Any = None) -> TrackerParams:
     """``TrackerParams`` making the stock ``TrDiMP`` tracker the exploration tracker's greedy policy.
 
-    The test-time ``trdimp.py`` parameters with SLT's simplifications (SLT_REFERENCE 5.2): no classifier or
+    The test-time ``trdimp.py`` parameters with SLT's simplifications (docs/method.md#hyper-parameters): no classifier or
     memory update, no advanced localisation, no dropout augmentation, ``net_opt_iter`` optimiser steps.
     ``net``: a ``NetWithBackbone``-like wrapper (``extract_backbone`` and attribute forwarding).
     """
@@ -180,34 +165,30 @@ class RandomSource(Protocol):
     """Where the exploration tracker's random numbers come from (uniform ``[0, 1)``, float32, CPU).
 
     ``init_shifts(clips, count)`` -> (clips, count, 2): the random shifts of the augmented template crops, in
-    the stock order (flip, blurs, rotations); ``box_jitter(clips, count, generator)`` -> (clips, count, 4): the
-    random initial boxes of the IoU-Net refinement of one frame. Both are per clip and shared by the clip's
-    greedy and sampled rows, so the two trajectories differ only through the sampled candidates.
+    the stock order (flip, blurs, rotations); ``box_jitter(clips, count, random)`` -> (clips, count, 4): the
+    random initial boxes of the IoU-Net refinement of one frame (``random``: the randomness ``batch_track``
+    received). Both are per clip and shared by the clip's greedy and sampled rows, so the trajectories differ
+    only through the sampled candidates.
     """
 
     def init_shifts(self, clips: int, count: int) -> Tensor: ...
 
-    def box_jitter(self, clips: int, count: int, generator: torch.Generator | None) -> Tensor: ...
+    def box_jitter(self, clips: int, count: int, random: Randomness) -> Tensor: ...
 
 
 class TorchRandom:
     """Default :class:`RandomSource`: template shifts from the global torch generator (as the stock tracker),
-    refinement jitter from the exploration generator of the step (reproducible per batch)."""
+    refinement jitter from the step's randomness: clip ``i``'s stream of a :class:`~slt.policy.ClipRandom`
+    (``random.uniform(count, 4)``), else the given generator (None: the global one)."""
 
     def init_shifts(self, clips: int, count: int) -> Tensor:
         return torch.rand(clips, count, 2)
 
-    def box_jitter(self, clips: int, count: int, generator: torch.Generator | None) -> Tensor:
-        device = generator.device if generator is not None else "cpu"
-        return torch.rand(clips, count, 4, generator=generator, device=device).cpu()
-
-
-def normalise(crops: Tensor) -> Tensor:
-    """``(B, 3, S, S)`` crops with 0-255 values -> network input, as the host's ``NetWithBackbone.preprocess_image``."""
-    x = crops.float() / 255
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    return (x - mean) / std
+    def box_jitter(self, clips: int, count: int, random: Randomness) -> Tensor:
+        if isinstance(random, ClipRandom):
+            return random.uniform(count, 4)
+        device = random.device if random is not None else "cpu"
+        return torch.rand(clips, count, 4, generator=random, device=device).cpu()
 
 
 def iounet_box(pos: Tensor, size: Tensor, sample_pos: Tensor, sample_scale: Tensor, sample_sz: Tensor) -> Tensor:
@@ -221,7 +202,7 @@ def iounet_box(pos: Tensor, size: Tensor, sample_pos: Tensor, sample_scale: Tens
     return torch.cat((corner.flip(-1), box_sz.flip(-1)), dim=-1)
 
 
-def search_area_scale(size: Tensor, config: ExplorationConfig) -> Tensor:
+def search_area_scale(size: Tensor, config: TrDiMPExplorationConfig) -> Tensor:
     """``(B, 2)`` target sizes -> ``(B,)`` crop scales ``sqrt(prod(size * search_area_scale)) / image_sample_size``
     (the stock tracker's ``target_scale``, with its float32/float64 steps)."""
     area = torch.prod(size * config.search_area_scale, dim=-1)
@@ -229,85 +210,29 @@ def search_area_scale(size: Tensor, config: ExplorationConfig) -> Tensor:
     return torch.sqrt(area.double()).float() / side
 
 
-class TemplateModel:
-    """Per-row template model: encoder memory (L, B, C), transformer labels (K, B, 22, 22), DiMP filter
-    (B, C, 4, 4), IoU-Net modulation vectors (two (B, 256, 1, 1)); all on the network device."""
-
-    def __init__(self, memory: Tensor, labels: Tensor, filter: Tensor, modulation: tuple[Tensor, Tensor]) -> None:
-        self.memory = memory
-        self.labels = labels
-        self.filter = filter
-        self.modulation = modulation
-
-    def index(self, rows: Tensor) -> "TemplateModel":
-        return TemplateModel(self.memory[:, rows], self.labels[:, rows], self.filter[rows],
-                             tuple(m[rows] for m in self.modulation))
-
-
-def template_model(net: nn.Module, crops: Tensor, boxes: Tensor, labels: Tensor, num_iter: int) -> TemplateModel:
-    """The TrDiMP template model of N clips from their K augmented template crops (differentiable).
-
-    ``crops`` (K, N, 3, S, S) 0-255 values (K = 13: identity first), ``boxes`` (K, N, 4) IoU-Net ``xywh`` of the
-    target in each crop, ``labels`` (K, N, 22, 22) transformer labels. Encoder memory of the K crops, each crop
-    decoded against it, DiMP filter after ``num_iter`` optimiser steps (initialiser + steepest descent),
-    IoU-Net modulation from the identity crop -- as ``DiMPnet.forward`` and the stock tracker's initialisation.
-    """
-    count, clips = crops.shape[:2]
-    feats = net.extract_backbone_features(normalise(crops.reshape(-1, *crops.shape[2:])))
-    x = net.extract_classification_feat(feats)
-    x = x.reshape(count, clips, *x.shape[-3:])
-    transformer = net.classifier.transformer
-    memory, _ = transformer.encoder(x, pos=None)
-    encoded = torch.stack([transformer.decoder(x[k:k + 1], memory=memory, pos=labels, query_pos=None)[1]
-                           for k in range(count)])
-    filter_, _, _ = net.classifier.get_filter(encoded, boxes, num_iter=num_iter, compute_losses=False)
-    identity = [f[:clips] for f in net.get_backbone_bbreg_feat(feats)]
-    modulation = net.bb_regressor.get_modulation(identity, boxes[0])
-    return TemplateModel(memory, labels, filter_, tuple(modulation))
-
-
-def search_scores(net: nn.Module, template: TemplateModel, crops: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-    """TrDiMP classification scores of ``(B, 3, S, S)`` search crops against per-row template models.
-
-    Returns scores (B, 23, 23) (the final filter applied to the decoded search features) and the backbone
-    features (for the IoU-Net) -- what the stock tracker computes per frame, batched.
-    """
-    feats = net.extract_backbone_features(normalise(crops))
-    x = net.extract_classification_feat(feats)
-    _, decoded = net.classifier.transformer.decoder(x.unsqueeze(0), memory=template.memory, pos=template.labels,
-                                                    query_pos=None)
-    scores = net.classifier.classify(template.filter, decoded.unsqueeze(0))
-    return scores.squeeze(0), feats
-
-
-def policy_logits(scores: Tensor, config: ExplorationConfig) -> Tensor:
-    """``(B, H, W)`` TrDiMP scores -> ``(B, H * W)`` policy logits: row mean -> low, row max -> high
-    (:func:`slt.policy.meanmax_logits`, ``score_norm_meanmax``). Used in exploration and in the update."""
-    low, high = config.score_norm_meanmax
-    return policy.meanmax_logits(scores.reshape(scores.shape[0], -1), low, high)
-
-
 class SLTTrDiMP(TrDiMP):
     """Batched simplified TrDiMP (``copies * N`` rows, copy-major: row ``c * N + i`` follows clip i).
 
     Args:
         net: the host ``DiMPnet`` (the training network: exploration reads it, never modifies it).
-        config: :class:`ExplorationConfig`.
+        config: :class:`TrDiMPExplorationConfig`.
         random: :class:`RandomSource` (default :class:`TorchRandom`).
 
     The device is the network's. Call ``batch_init`` / ``batch_track`` under ``torch.inference_mode()``
     (:func:`slt.rollout.explore` does). Differences from the official SLT-TrDiMP exploration (docs/trdimp.md):
     the crop scale follows the stock tracker (the official batch code re-derives the base target size from the
-    crop every frame), the refinement jitter is drawn per clip and shared by its two rows, and the target-found
-    logic is per row (B10).
+    crop every frame), the refinement jitter is drawn per clip and shared by its rows, and the target-found
+    logic is per row (B10). ``shaping``: the policy (:meth:`TrDiMPExplorationConfig.shaping`), built once here;
+    the actor receives this object.
     """
 
-    def __init__(self, net: nn.Module, config: ExplorationConfig = ExplorationConfig(),
+    def __init__(self, net: nn.Module, config: TrDiMPExplorationConfig = TrDiMPExplorationConfig(),
                  random: RandomSource | None = None) -> None:
         super().__init__(stock_parameters(config))
         self.network = net
         self.config = config
         self.random = random or TorchRandom()
+        self.shaping = config.shaping()
         self.sample_sz = torch.tensor([config.image_sample_size] * 2, dtype=torch.float32)
         self.copies = 1
 
@@ -342,7 +267,7 @@ class SLTTrDiMP(TrDiMP):
         if cfg.round_crops:
             crops = crops.round()
         boxes = torch.stack(boxes, dim=1)  # (K, N, 4)
-        labels = transformer_labels(self.network, boxes, cfg)
+        labels = transformer_labels(self.network, boxes, cfg.image_sample_size, cfg.transformer_label_sigma)
         template = template_model(self.network, crops, boxes.to(device), labels.to(device), cfg.net_opt_iter)
         rows = torch.arange(clips, device=device).repeat(copies)
         self.template = template.index(rows)
@@ -359,8 +284,9 @@ class SLTTrDiMP(TrDiMP):
         return to_uint8(crops.transpose(0, 1))
 
     def batch_track(self, frames: Sequence[np.ndarray], action_mode: str = "half",
-                    generator: torch.Generator | None = None) -> TrackStep:
-        """Track one frame per clip (``frames``: N HxWx3 uint8 RGB) for every row.
+                    random: Randomness = None) -> TrackStep:
+        """Track one frame per clip (``frames``: N HxWx3 uint8 RGB) for every row; ``random`` draws the sampled
+        rows' actions, the refinement jitter and the proposals (see the module doc).
 
         Returns boxes (B, 4) xywh, actions (B,) in ``[0, 529)``, the 352 px search crops (B, 3, S, S) 0-255
         values, their regions (B, 4) ``x0 y0 side side`` in image pixels, and per-row extras for the update:
@@ -385,8 +311,8 @@ class SLTTrDiMP(TrDiMP):
         sample_scale = ((coords[:, 2:] - coords[:, :2]) / self.sample_sz).prod(dim=1).sqrt()
         net_crops = crops.round() if cfg.round_crops else crops
         scores, feats = search_scores(self.network, self.template, net_crops)
-        logits = policy_logits(scores, cfg)
-        actions = policy.select_actions(logits, action_mode, generator)
+        logits = self.shaping.logits(scores.reshape(scores.shape[0], -1))
+        actions = policy.select_actions(logits, action_mode, random)
 
         score_sz = torch.tensor(scores.shape[-2:], dtype=torch.float32)
         index = actions.cpu()
@@ -396,14 +322,14 @@ class SLTTrDiMP(TrDiMP):
         new_pos = sample_pos + disp * (self.sample_sz / output_sz) * sample_scale[:, None]
         self._update_state(new_pos, torch.tensor([f.shape[:2] for f in frames], dtype=torch.float32)
                            .repeat(self.copies, 1))
-        self._refine(feats, sample_pos, sample_scale, generator)
+        self._refine(feats, sample_pos, sample_scale, random)
         self.pos = torch.where(self.has_pos_iounet[:, None], self.pos_iounet, self.pos)
 
         boxes = torch.cat((self.pos.flip(-1) - (self.target_sz.flip(-1) - 1) / 2, self.target_sz.flip(-1)), dim=1)
         side = (sample_scale * self.sample_sz[0])[:, None]
         regions = torch.cat((sample_pos.flip(-1) + 0.5 - side / 2, side, side), dim=1)
         return TrackStep(boxes=boxes.to(device), actions=actions, crops=net_crops, regions=regions.to(device),
-                         extras={**self._proposals(generator),
+                         extras={**self._proposals(random),
                                  "template_boxes": self.template_boxes})
 
     # ------------------------------------------------------------------------------------------ helpers
@@ -445,7 +371,7 @@ class SLTTrDiMP(TrDiMP):
         self.pos = torch.max(torch.min(new_pos, image_sz - inside_offset), inside_offset)
 
     def _refine(self, feats: dict[str, Tensor], sample_pos: Tensor, sample_scale: Tensor,
-                generator: torch.Generator | None) -> None:
+                random: Randomness) -> None:
         """IoU-Net box refinement of every row (the stock ``refine_target_box``, relative box space).
 
         The initial box (the current state) and ``num_init_random_boxes`` jittered boxes are moved up the IoU
@@ -458,7 +384,7 @@ class SLTTrDiMP(TrDiMP):
         init_box = iounet_box(self.pos, self.target_sz, sample_pos, sample_scale, self.sample_sz)
         boxes = init_box[:, None]
         if cfg.num_init_random_boxes > 0:
-            jitter = self.random.box_jitter(rows // self.copies, cfg.num_init_random_boxes, generator)
+            jitter = self.random.box_jitter(rows // self.copies, cfg.num_init_random_boxes, random)
             jitter = jitter.repeat(self.copies, 1, 1)
             square = init_box[:, 2:].prod(dim=-1).sqrt()
             factor = square[:, None] * torch.cat([cfg.box_jitter_pos * torch.ones(2),
@@ -469,7 +395,9 @@ class SLTTrDiMP(TrDiMP):
             new_centre = (init_box[:, None, :2] + init_box[:, None, 2:] / 2) + rand_bb[..., :2]
             boxes = torch.cat((boxes, torch.cat((new_centre - new_sz / 2, new_sz), dim=-1)), dim=1)
         iou_feats = self.network.bb_regressor.get_iou_feat(self.network.get_backbone_bbreg_feat(feats))
-        out_boxes, out_iou = optimise_boxes(self.network, self.template.modulation, iou_feats, boxes, cfg)
+        out_boxes, out_iou = optimise_boxes(self.network, self.template.modulation, iou_feats, boxes,
+                                            cfg.box_refinement_iter, cfg.box_refinement_step_length,
+                                            cfg.box_refinement_step_decay)
         out_boxes[..., 2:] = out_boxes[..., 2:].clamp(min=1)
         aspect = out_boxes[..., 2] / out_boxes[..., 3]
         keep = (aspect < cfg.maximal_aspect_ratio) & (aspect > 1 / cfg.maximal_aspect_ratio)
@@ -490,22 +418,28 @@ class SLTTrDiMP(TrDiMP):
         self.target_sz = torch.where(found[:, None], new_sz, self.target_sz)
         self.target_scale = torch.where(found, new_scale, self.target_scale)
 
-    def _proposals(self, generator: torch.Generator | None) -> dict[str, Tensor]:
+    def _proposals(self, random: Randomness) -> dict[str, Tensor]:
         """IoU-Net training proposals of every row, drawn before the ground truth is known.
 
         The host's ``sample_box_gmm`` draws offsets from a GMM in ``rect_to_rel`` space around the target box
         and evaluates both densities on the offsets alone; the actor maps the recorded offsets around the ground
         truth in the crop (``rel_to_rect(offsets + rect_to_rel(gt, gt_wh), gt_wh)``), which is the same proposal
-        distribution. Offsets (B, P, 4), densities (B, P), on the network device.
+        distribution. Offsets (B, P, 4), densities (B, P), on the network device. With a
+        :class:`~slt.policy.ClipRandom`, clip ``i``'s stream draws the components and normals of all its rows.
         """
         cfg = self.config
         rows = self.pos.shape[0]
-        device = generator.device if generator is not None else torch.device("cpu")
         centre_std = torch.tensor([s[0] for s in cfg.proposal_sigma])
         size_std = torch.tensor([s[1] for s in cfg.proposal_sigma])
         std = torch.stack([centre_std, centre_std, size_std, size_std])  # (4, components)
-        component = torch.randint(std.shape[1], (rows, cfg.proposal_boxes), generator=generator, device=device).cpu()
-        noise = torch.randn(rows, cfg.proposal_boxes, 4, generator=generator, device=device).cpu()
+        if isinstance(random, ClipRandom):  # (N, copies, P, ...) per clip -> copy-major rows
+            component = random.integers(std.shape[1], self.copies, cfg.proposal_boxes).transpose(0, 1)
+            noise = random.normal(self.copies, cfg.proposal_boxes, 4).transpose(0, 1)
+            component, noise = component.reshape(rows, -1), noise.reshape(rows, -1, 4)
+        else:
+            device = random.device if random is not None else torch.device("cpu")
+            component = torch.randint(std.shape[1], (rows, cfg.proposal_boxes), generator=random, device=device).cpu()
+            noise = torch.randn(rows, cfg.proposal_boxes, 4, generator=random, device=device).cpu()
         offsets = std.t()[component] * noise
         proposal_density = prutils.gmm_density_centered(offsets, std.view(1, 1, *std.shape))
         gt_std = torch.tensor([cfg.gt_sigma[0], cfg.gt_sigma[0], cfg.gt_sigma[1], cfg.gt_sigma[1]])
@@ -519,45 +453,3 @@ def centre_size(boxes: Tensor) -> tuple[Tensor, Tensor]:
     boxes = boxes.double()
     pos = torch.stack((boxes[:, 1] + (boxes[:, 3] - 1) / 2, boxes[:, 0] + (boxes[:, 2] - 1) / 2), dim=1)
     return pos.float(), boxes[:, [3, 2]].float()
-
-
-def transformer_labels(net: nn.Module, boxes: Tensor, config: ExplorationConfig) -> Tensor:
-    """``(K, N, 4)`` IoU-Net boxes -> ``(K, N, 22, 22)`` Gaussian transformer labels (the host's
-    ``gaussian_label_function`` with TrDiMP's sigma 0.1 and ``end_pad_if_even=False``)."""
-    feature = config.image_sample_size // 16
-    labels = prutils.gaussian_label_function(boxes.reshape(-1, 4).cpu(), config.transformer_label_sigma,
-                                             net.classifier.filter_size, torch.tensor([feature, feature]).float(),
-                                             torch.tensor([config.image_sample_size] * 2).float(),
-                                             end_pad_if_even=False)
-    return labels.reshape(*boxes.shape[:-1], *labels.shape[-2:])
-
-
-def optimise_boxes(net: nn.Module, modulation: Sequence[Tensor], iou_feats: Sequence[Tensor], boxes: Tensor,
-                   config: ExplorationConfig) -> tuple[Tensor, Tensor]:
-    """Gradient ascent of the IoU-Net prediction on ``(B, P, 4)`` IoU-Net ``xywh`` boxes (relative space).
-
-    The only place exploration differentiates: it leaves ``torch.inference_mode`` and takes
-    ``torch.autograd.grad`` with respect to the box tensor only (no parameter ``.grad`` is written, whatever
-    the network's ``requires_grad`` flags). Returns the refined boxes (B, P, 4) and the IoU predicted for the
-    boxes before the last step (B, P), both float32 on the CPU (as the stock ``optimize_boxes_relative``).
-    """
-    device = iou_feats[0].device
-    with torch.inference_mode(False):
-        feats = [f.clone() for f in iou_feats]
-        modulation = [m.clone() for m in modulation]
-        output = boxes.clone().to(device)
-        step = config.box_refinement_step_length
-        sz_norm = output[:, :1, 2:].clone()
-        output_rel = bbutils.rect_to_rel(output, sz_norm)
-        iou = None
-        with torch.enable_grad():
-            for _ in range(config.box_refinement_iter):
-                rel = output_rel.clone().detach().requires_grad_(True)
-                iou = net.bb_regressor.predict_iou(modulation, feats, bbutils.rel_to_rect(rel, sz_norm))
-                if isinstance(iou, (list, tuple)):
-                    iou = iou[0]
-                (grad,) = torch.autograd.grad(iou, rel, grad_outputs=torch.ones_like(iou))
-                output_rel = (rel + step * grad).detach()
-                step *= config.box_refinement_step_decay
-        refined = bbutils.rel_to_rect(output_rel, sz_norm)
-        return refined.cpu(), iou.detach().cpu()

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from slt.vot.trackers import TrackerSpec
-from slt_pytracking.weights import TransTWeights
+from slt_pytracking.transt_net import TransTWeights
 
 from pytracking.parameter.transt.transt50 import parameters  # after weights: it checks the tree is patched
 from pytracking.tracker.transt import TransT
@@ -19,7 +19,7 @@ from pytracking.tracker.transt import TransT
 
 class TranstTracker:
     """TransT's stock tracker (``pytracking.tracker.transt.TransT``, ``transt50`` parameters) over the network that
-    :class:`slt_pytracking.weights.TransTWeights` (the adapter's one TransT loader) builds without downloading
+    :class:`slt_pytracking.transt_net.TransTWeights` (the adapter's one TransT loader) builds without downloading
     ImageNet weights, in the checkpoint's architecture, and loads from its ``'net'`` entry or a bare state dict
     (``weights_only`` unless ``SLT_TRUST_CHECKPOINTS=1``). TransT takes RGB images."""
 

@@ -10,7 +10,7 @@ from slt import policy
 
 
 def reference_logits(fg, penalty, window, wi, temp, eps):
-    """The official shaping written out in float64 numpy (SLT_REFERENCE 2.1, 2.3)."""
+    """The official shaping written out in float64 numpy (docs/method.md#policy)."""
     score = fg * penalty
     score = (1 - wi) * score + wi * window
     q = score * (1 - 2 * eps) + eps

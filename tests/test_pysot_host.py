@@ -37,6 +37,7 @@ from slt.data.synthetic import SyntheticConfig, generate_video, write_dataset  #
 from slt import patching  # noqa: E402
 from slt.crop import to_uint8  # noqa: E402
 from slt.rollout import Samples  # noqa: E402
+from slt.runner import ScheduleChanged  # noqa: E402
 from slt.siamrpn import SiamRPNState, crop_gt_to_corners, rpn_foreground_prob  # noqa: E402
 from slt_pysot import train as slt_train  # noqa: E402
 from slt_pysot.actor import SLTSiamRPNActor  # noqa: E402
@@ -201,7 +202,7 @@ def test_anchor_targets_put_a_box_equal_to_the_centre_anchor_on_it(pysot_cfg, tm
 
 
 def test_paper_config_merges_with_the_paper_recipe_and_optimizer(pysot_cfg):
-    """experiments/slt_siamrpnpp: SLT_REFERENCE 5.1 (N 8, T 24, TEMP 8, Adam 1e-5, backbone x0.1 on layers 2-4,
+    """experiments/slt_siamrpnpp: docs/method.md#hyper-parameters (N 8, T 24, TEMP 8, Adam 1e-5, backbone x0.1 on layers 2-4,
     log LR 0.005 -> 0.0005 over 20 epochs, 25 000 steps), a consistent anchor geometry, the optimizer groups."""
     use_config(PAPER_CONFIG)
     assert (cfg.TRAIN.NUM_SEQ, cfg.TRAIN.NUM_FRAMES, cfg.TRAIN.TEMP, cfg.TRAIN.OPTIM) == (8, 24, 8.0, "adam")
@@ -248,13 +249,20 @@ def test_one_slt_iteration_on_cpu_updates_parameters_writes_a_checkpoint_and_res
     assert any(k.startswith("rpn_head.") for k in changed)
     assert not any(k.startswith("backbone.") for k in changed)  # frozen: RL_TRAIN_BACKBONE False
 
-    second = derived_config(tmp_path / "two.yaml", base=first, TRAIN__EPOCH=2)
+    longer = derived_config(tmp_path / "two.yaml", base=first, TRAIN__EPOCH=2)
+    with pytest.raises(ScheduleChanged, match=r"snap/slt .*TRAIN\.EPOCH: 1 there, 2 now"):
+        slt_train.main(["--cfg", str(longer), "--seed", "3", "--device", "cpu"])  # another LR schedule: refused
+
+    two = tmp_path / "snap2"
+    second = derived_config(tmp_path / "two_fresh.yaml", base=first, TRAIN__EPOCH=2, TRAIN__SNAPSHOT_DIR=str(two))
+    assert slt_train.main(["--cfg", str(second), "--seed", "3", "--device", "cpu"]) == 0
+    (two / "slt" / "checkpoints" / "slt_00000002.pth").unlink()  # as if killed during the second step
     caplog.clear()
     assert slt_train.main(["--cfg", str(second), "--seed", "3", "--device", "cpu"]) == 0
     assert "at step 1" in caplog.text
-    state = torch.load(checkpoints / "slt_00000002.pth", weights_only=True)
+    state = torch.load(two / "slt" / "checkpoints" / "slt_00000002.pth", weights_only=True)
     assert state["step"] == 2 and len(state["history"]) == 2
-    assert (snapshots / "checkpoint_e2.pth").is_file()
+    assert (two / "checkpoint_e2.pth").is_file()
 
 
 def test_several_samples_per_clip_train_with_the_mean_of_samples_baseline(pysot_cfg, got10k_root, tmp_path, caplog):

@@ -28,19 +28,22 @@ HOST = Path(ROOT).resolve()
 if str(HOST) not in sys.path:
     sys.path.insert(0, str(HOST))
 
-from transt_helpers import (copy_tree, patch_host, read_video, run_python, synthetic_got10k,  # noqa: E402
-                            tree_digest, write_ltr_local, write_pytracking_local)
+from ltr_helpers import (copy_tree, patch_host, read_video, run_python, synthetic_got10k,  # noqa: E402
+                         tree_digest, write_ltr_local, write_pytracking_local)
 
-from slt.checkpoint import CheckpointError  # noqa: E402
+from slt.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from slt.crop import to_uint8  # noqa: E402
+from slt.distributed import DistContext, StepShardSampler  # noqa: E402
+from slt.rollout import Samples  # noqa: E402
 from slt.sampling import SequenceSampler  # noqa: E402
 from slt.update import UpdateConfig  # noqa: E402
-from slt_pytracking import checkpoints, weights  # noqa: E402
-from slt_pytracking.actors import SLTTransTActor, transt_box_objective  # noqa: E402
-from slt_pytracking.loader import build_dataset, sequence_loader  # noqa: E402
+from slt_pytracking import ltr_weights, transt_net  # noqa: E402
+from slt_pytracking.loader import build_dataset, sequence_loader, training_loader  # noqa: E402
 from slt_pytracking.parameter.slt_transt import parameters  # noqa: E402
 from slt_pytracking.train_settings import transt as transt_settings  # noqa: E402
 from slt_pytracking.trainer import SLTTrainer  # noqa: E402
-from slt_pytracking.transt_tracker import ExplorationConfig, SLTTransT  # noqa: E402
+from slt_pytracking.transt_actor import SLTTransTActor, transt_box_objective  # noqa: E402
+from slt_pytracking.transt_tracker import SLTTransT, TransTExplorationConfig  # noqa: E402
 
 from pytracking.tracker.transt import TransT  # noqa: E402  (the stock tracker)
 from pytracking.utils import TrackerParams  # noqa: E402
@@ -59,7 +62,7 @@ def data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def small_net() -> torch.nn.Module:
     torch.manual_seed(0)
-    return weights.transt_offline(**SMALL).eval()
+    return transt_net.transt_offline(**SMALL).eval()
 
 
 def stock_track(net: torch.nn.Module, frames: list[np.ndarray], box: np.ndarray) -> np.ndarray:
@@ -76,7 +79,7 @@ def stock_track(net: torch.nn.Module, frames: list[np.ndarray], box: np.ndarray)
 def explore_greedy(net: torch.nn.Module, videos: list, boxes: np.ndarray, backend: str,
                    copies: int) -> tuple[np.ndarray, torch.Tensor]:
     """Greedy rows of the batched tracker over the videos -> ((N, F, 4) xywh, first search crops (B, 3, S, S))."""
-    tracker = SLTTransT(net, ExplorationConfig(crop_backend=backend))
+    tracker = SLTTransT(net, TransTExplorationConfig(crop_backend=backend))
     init = torch.as_tensor(boxes)
     mode = "half" if copies == 2 else "argmax"
     out, first = [], None
@@ -110,8 +113,34 @@ def test_greedy_rows_match_the_stock_tracker_frame_after_frame(data, small_net, 
     assert torch_error < 8.0  # loose: one cell of the 32 x 32 grid is s_x / 32 pixels
 
 
+def test_actor_logits_on_recorded_crops_have_the_greedy_action_as_argmax(data, small_net):
+    """The actor shapes with the tracker's own :class:`slt.policy.Shaping`: on the crops exploration recorded,
+    its logits (with gradients, the update's computation) pick the greedy rows' recorded actions."""
+    sequences = sorted(p for p in data.iterdir() if p.is_dir())[:2]
+    loaded = [read_video(seq, 4) for seq in sequences]
+    videos = [frames for frames, _ in loaded]
+    boxes = torch.as_tensor(np.stack([gt[0] for _, gt in loaded]))
+    tracker = SLTTransT(small_net)
+    actor = SLTTransTActor(small_net, transt_box_objective(), tracker.shaping)
+    assert actor.shaping is tracker.shaping
+    crops, actions = [], []
+    with torch.inference_mode():
+        templates = tracker.batch_init([v[0] for v in videos], boxes, boxes, copies=1)
+        for t in range(1, len(videos[0])):
+            step = tracker.batch_track([v[t] for v in videos], "argmax")
+            crops.append(to_uint8(step.crops))
+            actions.append(step.actions)
+    count = len(crops) * len(videos)
+    samples = Samples(sequence=torch.arange(len(videos)).repeat(len(crops)), actions=torch.cat(actions),
+                      crops=torch.cat(crops), gt_in_crop=torch.full((count, 4), float("nan")), extras={},
+                      advantages=torch.zeros(count), mask=torch.ones(count, dtype=torch.bool), templates=templates)
+    logits, _, _ = actor.outputs(samples)
+    assert logits.requires_grad and logits.shape == (count, 32 * 32)
+    assert torch.equal(logits.argmax(-1), samples.actions)
+
+
 class CheckingActor(SLTTransTActor):
-    """The real actor, asserting that it leaves its inputs unchanged (SLT_REFERENCE B17)."""
+    """The real actor, asserting that it leaves its inputs unchanged (docs/method.md#b17)."""
 
     calls = 0
 
@@ -126,17 +155,19 @@ class CheckingActor(SLTTransTActor):
 
 def test_one_slt_iteration_through_the_actor_and_trainer(data, tmp_path, record_property):
     torch.manual_seed(1)
-    net = weights.transt_offline(**SMALL)
+    net = transt_net.transt_offline(**SMALL)
     env = SimpleNamespace(got10k_dir=str(data), workspace_dir=str(tmp_path / "ws"),
                           tensorboard_dir=str(tmp_path / "ws" / "tensorboard"))
     sampler = SequenceSampler([build_dataset(env, "got10k")], [1], samples_per_epoch=2, num_frames=3, seed=2)
     loader = sequence_loader("train", sampler, num_seq=2)
-    actor = CheckingActor(net, transt_box_objective(), SLTTransT(net), slt_loss_weight=15.0)
+    tracker = SLTTransT(net)
+    actor = CheckingActor(net, transt_box_objective(), tracker.shaping, slt_loss_weight=15.0)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=1e-4)
     settings = SimpleNamespace(env=env, project_path="ltr/slt/test", device="cpu", module_name="slt",
                                script_name="test", print_interval=1, description="")
-    trainer = SLTTrainer(actor, [loader], optimizer, settings, torch.optim.lr_scheduler.StepLR(optimizer, 100),
-                         update=UpdateConfig(chunk_size=2, chunk_norm="sum", grad_clip=100.0), seed=3)
+    trainer = SLTTrainer(actor, tracker, [loader], optimizer, settings,
+                         torch.optim.lr_scheduler.StepLR(optimizer, 100),
+                         update=UpdateConfig(chunk_size=2, chunk_norm="sum", grad_clip=100.0))
     before = {name: p.detach().clone() for name, p in net.named_parameters()}
     start = time.perf_counter()
     trainer.train(1, load_latest=False, fail_safe=False)
@@ -154,16 +185,57 @@ def test_one_slt_iteration_through_the_actor_and_trainer(data, tmp_path, record_
     assert (tmp_path / "ws" / "checkpoints" / "ltr" / "slt" / "test" / "TransT_ep0001.pth.tar").is_file()
 
 
+def test_two_sampled_trajectories_per_clip_with_the_mean_of_samples_baseline(data, tmp_path):
+    """``samples=2`` reaches the exploration (3 rows per clip) and ``baseline='mean_of_samples'`` the update: the
+    advantages of a clip's samples then sum to zero, so the logged reward (their mean) is 0."""
+    torch.manual_seed(1)
+    net = transt_net.transt_offline(**SMALL)
+    env = SimpleNamespace(got10k_dir=str(data), workspace_dir=str(tmp_path / "ws"),
+                          tensorboard_dir=str(tmp_path / "ws" / "tensorboard"))
+    sampler = SequenceSampler([build_dataset(env, "got10k")], [1], samples_per_epoch=2, num_frames=3, seed=4)
+    tracker = SLTTransT(net)
+    actor = CheckingActor(net, transt_box_objective(), tracker.shaping)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    settings = SimpleNamespace(env=env, project_path="ltr/slt/test", device="cpu", module_name="slt",
+                               script_name="test", print_interval=1, description="")
+    trainer = SLTTrainer(actor, tracker, [sequence_loader("train", sampler, num_seq=2)], optimizer, settings,
+                         torch.optim.lr_scheduler.StepLR(optimizer, 100),
+                         update=UpdateConfig(chunk_size=4, baseline="mean_of_samples"), samples=2)
+    calls = CheckingActor.calls
+    trainer.train(1, load_latest=False, fail_safe=False)
+    stats = {name: meter.history[-1] for name, meter in trainer.stats["train"].items() if hasattr(meter, "count")}
+    assert tracker.copies == 3 and CheckingActor.calls - calls == 2  # 2 clips x 2 samples x 2 frames, chunks of 4
+    assert abs(stats["reward"]) < 1e-6 and stats["skipped"] == 0
+    assert all(math.isfinite(value) for value in stats.values())
+
+
+def test_training_loader_shards_each_step_and_keeps_the_clip_keys(data):
+    """The loader of every rank is built from the same sampler seed and reads its share of each step's global
+    batch; its batches keep the clips' ``(seed, epoch, index)`` keys, the epoch included."""
+    env = SimpleNamespace(got10k_dir=str(data))
+    settings = SimpleNamespace(seed=7, device="cpu", num_seq=2, samples_per_epoch=4, num_frames=3, max_gap=300,
+                               frame_sample_mode="sequential", max_interval=10, interval_prob=0.3, num_workers=0)
+    context, loader = training_loader(settings, [build_dataset(env, "got10k")], [1])
+    assert context.world_size == 1
+    loader.dataset.set_epoch(3)
+    assert [batch["key"] for batch in loader] == [[(7, 3, 0), (7, 3, 1)], [(7, 3, 2), (7, 3, 3)]]
+    rank1 = sequence_loader("train", loader.dataset, 1, indices=StepShardSampler(0, 2, 2, DistContext(1, 2)))
+    batches = list(rank1)
+    assert [batch["key"] for batch in batches] == [[(7, 3, 1)], [(7, 3, 3)]]
+    whole = list(loader)
+    np.testing.assert_array_equal(batches[1]["search_images"][0], whole[1]["search_images"][1])
+
+
 @pytest.fixture(scope="module")
 def host_runs(tmp_path_factory, data):
     """A copy of TRANST_ROOT: reverted to pristine (digest), patched, smoke training and evaluation run with
     local.py files pointing at synthetic data, local.py files restored, reverted again (digest)."""
     base = tmp_path_factory.mktemp("host")
     tree = copy_tree(HOST, base / "transt")
-    patch_host(tree, "--revert")
+    patch_host("transt", tree, "--revert")
     pristine = tree_digest(tree)
     shipped = {name: (tree / name).read_bytes() for name in ("ltr/admin/local.py", "pytracking/evaluation/local.py")}
-    patch_host(tree)
+    patch_host("transt", tree)
     workspace = base / "workspace"
     write_ltr_local(tree, workspace, data)
     evaluation = synthetic_got10k(base / "eval", videos=2, frames=3, seed=5, split="val").parent
@@ -181,7 +253,7 @@ def host_runs(tmp_path_factory, data):
                       "slt", "transt_smoke"], tree)
     for name, content in shipped.items():
         (tree / name).write_bytes(content)
-    patch_host(tree, "--revert")
+    patch_host("transt", tree, "--revert")
     return SimpleNamespace(tree=tree, pristine=pristine, reverted=tree_digest(tree), train=train,
                            checkpoints=checkpoints, evaluate=evaluate, results=base / "results", ddp=ddp,
                            ddp_checkpoints=base / "workspace_ddp" / "checkpoints" / "ltr" / "slt" / "transt_smoke")
@@ -200,6 +272,28 @@ def test_torchrun_two_ranks_run_the_smoke_epoch_and_rank_zero_writes_the_checkpo
     assert [p.name for p in host_runs.ddp_checkpoints.glob("*.pth.tar")] == ["TransT_ep0001.pth.tar"]
 
 
+def test_torchrun_two_ranks_equal_one_process_on_the_same_global_batch(host_runs, record_property):
+    """Same sampler seed on every rank, each rank its share of the step's clips, exploration keyed by clip: the
+    2-rank job explores and scores exactly what the single process does (the logged epoch statistics, averaged
+    over ranks), and takes the same optimizer step."""
+    one = load_checkpoint(host_runs.checkpoints / "TransT_ep0001.pth.tar", trusted=True)
+    two = load_checkpoint(host_runs.ddp_checkpoints / "TransT_ep0001.pth.tar", trusted=True)
+    names = ["Loss/total", "Loss/sl_clf", "Loss/bbox", "Loss/giou", "bbox_iou", "reward", "mIoU", "e_mIoU"]
+    single = {name: one["stats"]["train"][name].history[-1] for name in names}
+    ranks = {name: two["stats"]["train"][name].history[-1] for name in names}
+    logger.warning("one process %s; two ranks %s", single, ranks)
+    for name in names:
+        assert math.isclose(ranks[name], single[name], rel_tol=1e-5, abs_tol=1e-5), name
+    # chunk_norm='sum' (B9): one process sums its 2 one-clip chunks, the ranks average their one chunk each
+    grad_norms = (one["stats"]["train"]["grad_norm"].history[-1], two["stats"]["train"]["grad_norm"].history[-1])
+    assert math.isclose(grad_norms[0], 2 * grad_norms[1], rel_tol=1e-4)
+    weights = max(float((one["net"][k].float() - two["net"][k].float()).abs().max()) for k in one["net"])
+    record_property("ddp_max_weight_diff", weights)
+    # AdamW's first step moves every weight by about lr = 1e-5 in its gradient's sign whatever the gradient's
+    # scale (the factor 2 above shows only through eps): a rank disagreeing on a sign would differ by 2e-5
+    assert weights < 5e-6
+
+
 def test_run_tracker_evaluates_the_slt_checkpoint(host_runs):
     assert host_runs.evaluate.returncode == 0, host_runs.evaluate.stderr[-3000:]
     results = sorted((host_runs.results / "transt" / "slt_transt").glob("GOT-10k_*[0-9].txt"))
@@ -211,12 +305,12 @@ def test_run_tracker_evaluates_the_slt_checkpoint(host_runs):
 
 def test_slt_checkpoints_need_the_trust_flag(host_runs, monkeypatch):
     checkpoint = host_runs.checkpoints / "TransT_ep0001.pth.tar"
-    monkeypatch.delenv(checkpoints.TRUST_ENV, raising=False)
+    monkeypatch.delenv(ltr_weights.TRUST_ENV, raising=False)
     with pytest.raises(CheckpointError, match="set SLT_TRUST_CHECKPOINTS=1"):
-        weights.load_state(checkpoint)
-    monkeypatch.setenv(checkpoints.TRUST_ENV, "1")
-    state = weights.load_state(checkpoint)
-    assert weights.network_kwargs_from_state(state, "smoke")["hidden_dim"] == 64  # the smoke's small transformer
+        ltr_weights.load_state(checkpoint)
+    monkeypatch.setenv(ltr_weights.TRUST_ENV, "1")
+    state = ltr_weights.load_state(checkpoint)
+    assert transt_net.network_kwargs_from_state(state, "smoke")["hidden_dim"] == 64  # the smoke's small transformer
 
 
 def test_revert_leaves_the_tree_byte_identical(host_runs):
@@ -239,17 +333,17 @@ def paper_settings(tmp_path: Path, **dirs: str) -> SimpleNamespace:
 
 
 def test_missing_pretrained_weights_name_the_variable(tmp_path, monkeypatch):
-    monkeypatch.delenv(weights.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(transt_net.WEIGHTS_ENV, raising=False)
     with pytest.raises(FileNotFoundError, match="SLT_TRANST_WEIGHTS=.*pretrained_networks"):
         transt_settings.run(paper_settings(tmp_path))
-    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "absent.pth"))
+    monkeypatch.setenv(transt_net.WEIGHTS_ENV, str(tmp_path / "absent.pth"))
     with pytest.raises(FileNotFoundError, match="SLT_TRANST_WEIGHTS=.*is not a file"):
         transt_settings.run(paper_settings(tmp_path))
 
 
 def test_missing_folders_name_the_local_py_attribute(tmp_path, monkeypatch, data):
     (tmp_path / "transt.pth").write_bytes(b"")
-    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "transt.pth"))
+    monkeypatch.setenv(transt_net.WEIGHTS_ENV, str(tmp_path / "transt.pth"))
     with pytest.raises(FileNotFoundError, match="workspace_dir is empty.*ltr/admin/local.py"):
         transt_settings.run(paper_settings(tmp_path, workspace_dir=""))
     with pytest.raises(FileNotFoundError, match="settings.env.lasot_dir = '' is not a folder: set lasot_dir"):
@@ -261,7 +355,7 @@ def test_missing_folders_name_the_local_py_attribute(tmp_path, monkeypatch, data
 
 
 def test_missing_slt_checkpoint_names_the_variable(tmp_path, monkeypatch):
-    monkeypatch.delenv(weights.CHECKPOINT_ENV, raising=False)
+    monkeypatch.delenv(transt_net.CHECKPOINT_ENV, raising=False)
     import pytracking.evaluation.environment as environment
 
     monkeypatch.setattr(environment, "env_settings", lambda: SimpleNamespace(network_path=str(tmp_path)))
@@ -270,7 +364,7 @@ def test_missing_slt_checkpoint_names_the_variable(tmp_path, monkeypatch):
 
 
 def test_untrusted_pickles_are_refused_with_the_flag_named(tmp_path, monkeypatch):
-    monkeypatch.delenv(checkpoints.TRUST_ENV, raising=False)
+    monkeypatch.delenv(ltr_weights.TRUST_ENV, raising=False)
     torch.save({"net": {}, "settings": SimpleNamespace(device="cpu")}, tmp_path / "ltr.pth.tar")
     with pytest.raises(CheckpointError, match="SLT_TRUST_CHECKPOINTS=1"):
-        weights.load_state(tmp_path / "ltr.pth.tar")
+        ltr_weights.load_state(tmp_path / "ltr.pth.tar")

@@ -296,7 +296,7 @@ def test_transt_checkpoint_evaluates_in_the_workspace(host_data, tmp_path):
     weights = tmp_path / "transt.pth"
     _run_host_script(python, root, (
         "import torch\n"
-        "from slt_pytracking.weights import transt_offline\n"
+        "from slt_pytracking.transt_net import transt_offline\n"
         "torch.manual_seed(0)\n"
         f"torch.save({{'net': transt_offline().state_dict()}}, {str(weights)!r})\n"))
     _evaluate_host_tracker(host_data, tmp_path / "ws", f"host=transt:{weights}", root, python, "transt")

@@ -3,8 +3,9 @@
 Readers follow PyTracking's ``ltr.dataset`` protocol (see :class:`slt.data.base.SequenceDataset`).
 """
 
-from slt.data.base import DataError, SequenceDataset
+from slt.data.base import SequenceDataset
 from slt.data.coco import CocoImages
+from slt.data.errors import DataError
 from slt.data.got10k import Got10k
 from slt.data.image import read_rgb, write_jpeg
 from slt.data.lasot import Lasot

@@ -25,14 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from slt.data.errors import DataError
+from slt.data.image import read_rgb
+
 logger = logging.getLogger(__name__)
 
 META_KEYS = ("object_class_name", "motion_class", "major_class", "root_class", "motion_adverb")
 """PyTracking's per-sequence meta keys, in the order ``get_frames`` returns them."""
-
-
-class DataError(ValueError):
-    """Malformed dataset content; the message names the file (and line or frame) at fault."""
 
 
 class SequenceDataset(abc.ABC):
@@ -141,8 +140,6 @@ class SequenceDataset(abc.ABC):
         for f in frame_ids:
             if not 0 <= f < n:
                 raise IndexError(f"frame {f} out of range for sequence {self.get_sequence_name(seq_id)!r} ({n} frames)")
-        from slt.data.image import read_rgb  # here, not at the top: slt.data.image imports DataError from us
-
         if anno is None:
             anno = self.get_sequence_info(seq_id)
         frames = [read_rgb(self.frame_path(seq_id, f)) for f in frame_ids]

@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 import torch
 
-from slt.data.base import META_KEYS, DataError
+from slt.data.base import META_KEYS
+from slt.data.errors import DataError
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from slt.data.base import DataError
+from slt.data.errors import DataError
 
 logger = logging.getLogger(__name__)
 

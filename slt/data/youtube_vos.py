@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from slt.data.base import META_KEYS, DataError, box_valid
+from slt.data.base import META_KEYS, box_valid
+from slt.data.errors import DataError
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ require_patched_host()
 
 from pytracking.utils import TrackerParams  # noqa: E402  (host imports after the patch check)
 
-from slt_pytracking.weights import TransTWeights, slt_checkpoint_path  # noqa: E402
+from slt_pytracking.transt_net import TransTWeights, slt_checkpoint_path  # noqa: E402
 
 
 def parameters() -> TrackerParams:

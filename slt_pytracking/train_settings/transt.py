@@ -1,9 +1,10 @@
 """SLT-TransT with the paper's hyper-parameters: ``python ltr/run_training.py slt transt``.
 
-Datasets -> sampler -> loader -> network -> actor -> optimizer -> trainer, as the host's settings files, with
-SLT_REFERENCE 5.1 (SLT-TransT column). Needs in ``ltr/admin/local.py``: ``workspace_dir``, ``lasot_dir``,
-``got10k_dir``, ``trackingnet_dir``; and the pretrained TransT weights (``SLT_TRANST_WEIGHTS`` or
-``pretrained_networks``, see :func:`slt_pytracking.weights.pretrained_weights_path`).
+Datasets -> sampler -> loader -> network -> tracker -> actor -> optimizer -> trainer, as the host's settings
+files, with docs/method.md#hyper-parameters (SLT-TransT column; the shared rows in :mod:`slt_pytracking.train_settings.recipe`).
+Needs in ``ltr/admin/local.py``: ``workspace_dir``, ``lasot_dir``, ``got10k_dir``, ``trackingnet_dir``; and the
+pretrained TransT weights (``SLT_TRANST_WEIGHTS`` or ``pretrained_networks``, see
+:func:`slt_pytracking.transt_net.pretrained_weights_path`).
 """
 
 from __future__ import annotations
@@ -14,37 +15,24 @@ from typing import Any, Sequence
 
 import torch
 
-from slt.update import UpdateConfig
-from slt_pytracking.actors import SLTTransTActor, transt_box_objective
 from slt_pytracking.loader import build_dataset, require_workspace, training_loader
+from slt_pytracking.ltr_weights import load_weights
+from slt_pytracking.train_settings import recipe
 from slt_pytracking.trainer import SLTTrainer
-from slt_pytracking.transt_tracker import ExplorationConfig, SLTTransT
-from slt_pytracking.weights import NETWORK_DEFAULTS, load_weights, network_kwargs, pretrained_weights_path, \
-    transt_offline
+from slt_pytracking.transt_actor import SLTTransTActor, transt_box_objective
+from slt_pytracking.transt_net import NETWORK_DEFAULTS, network_kwargs, pretrained_weights_path, transt_offline
+from slt_pytracking.transt_tracker import SLTTransT, TransTExplorationConfig
 
 logger = logging.getLogger(__name__)
 
 
 def configure(settings: Any) -> None:
-    """Set the SLT-TransT hyper-parameters of the paper on an LTR ``Settings`` object (and log at INFO level
-    when the entry point configured no logging)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    settings.description = "SLT-TransT: sequence-level training of TransT (Kim et al., ECCV 2022)."
-    settings.device = getattr(settings, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
-    settings.seed = 12345
+    """Set the SLT-TransT hyper-parameters of the paper on an LTR ``Settings`` object."""
+    recipe.configure_run(settings, "SLT-TransT: sequence-level training of TransT (Kim et al., ECCV 2022).")
     settings.num_epochs = 120
     settings.samples_per_epoch = 1000      # clips per epoch
     settings.num_seq = 8                   # N: clips per SLT step
-    settings.num_frames = 24               # T: frames per clip, the init frame included
     settings.num_seq_backward = 2          # clips per backward chunk (chunk = 2 * (T - 1) samples)
-    settings.num_workers = 4
-    settings.print_interval = 1
-    # Sequence-level sampling and augmentation (SS + SA)
-    settings.frame_sample_mode = "random_interval"
-    settings.interval_prob = 0.3           # probability of a random-interval clip
-    settings.max_interval = 10
-    settings.max_gap = 300
     # TransT network (kept from TransT)
     for name, value in NETWORK_DEFAULTS.items():
         setattr(settings, name, value)
@@ -54,7 +42,8 @@ def configure(settings: Any) -> None:
     settings.sig_eps = 0.01
     settings.no_neg_logit = False
     settings.crop_backend = "torch"        # 'host': the stock get_subwindow (OpenCV, per row)
-    # Loss and optimisation
+    # Loss and optimisation ('sum' chunks with AdamW equal 'mean' with grad_max_norm divided by the number of
+    # chunks, num_seq / num_seq_backward)
     settings.slt_loss_weight = 15.0
     settings.lr = 1e-5
     settings.backbone_lr = 1e-6
@@ -62,10 +51,6 @@ def configure(settings: Any) -> None:
     settings.lr_step = 100
     settings.lr_gamma = 0.1
     settings.grad_max_norm = 100.0
-    # 'sum' adds the chunk means as the official LTR trainer (SLT_REFERENCE B9); with AdamW it equals 'mean'
-    # (true batch mean) with grad_max_norm divided by the number of chunks, num_seq / num_seq_backward.
-    settings.chunk_norm = "sum"
-    settings.fail_safe = False             # True: the host restarts crashed epochs (up to 10 times), then exits 0
 
 
 def run(settings: Any) -> None:
@@ -79,11 +64,11 @@ def run(settings: Any) -> None:
     train(settings, datasets, p_datasets=[1, 1, 1], weights=weights)
 
 
-def exploration_config(settings: Any) -> ExplorationConfig:
+def exploration_config(settings: Any) -> TransTExplorationConfig:
     """The exploration policy and crop backend from ``settings``."""
-    return ExplorationConfig(window_influence=settings.window_influence, temperature=settings.temperature,
-                             sig_eps=settings.sig_eps, no_neg_logit=settings.no_neg_logit,
-                             crop_backend=settings.crop_backend)
+    return TransTExplorationConfig(window_influence=settings.window_influence, temperature=settings.temperature,
+                                   sig_eps=settings.sig_eps, no_neg_logit=settings.no_neg_logit,
+                                   crop_backend=settings.crop_backend)
 
 
 def train(settings: Any, datasets: Sequence[Any], p_datasets: Sequence[float], weights: Path | None) -> SLTTrainer:
@@ -95,20 +80,14 @@ def train(settings: Any, datasets: Sequence[Any], p_datasets: Sequence[float], w
     if weights is None:
         logger.warning("SLT-TransT starts from RANDOM weights (smoke run): results mean nothing")
     else:
-        load_weights(net, weights)
+        load_weights(net, weights, "TransT")
     tracker = SLTTransT(net, exploration_config(settings))
-    actor = SLTTransTActor(net, transt_box_objective(), tracker, slt_loss_weight=settings.slt_loss_weight)
+    actor = SLTTransTActor(net, transt_box_objective(), tracker.shaping, no_neg_logit=tracker.config.no_neg_logit,
+                           slt_loss_weight=settings.slt_loss_weight)
 
     groups = [{"params": [p for n, p in net.named_parameters() if "backbone" not in n and p.requires_grad]},
               {"params": [p for n, p in net.named_parameters() if "backbone" in n and p.requires_grad],
                "lr": settings.backbone_lr}]
     optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
-    lr_scheduler = torch.optim.lr_scheduler.StepLR(optimizer, settings.lr_step, gamma=settings.lr_gamma)
 
-    update = UpdateConfig(chunk_size=settings.num_seq_backward * (settings.num_frames - 1),
-                          chunk_norm=settings.chunk_norm, grad_clip=settings.grad_max_norm,
-                          sample_order="clip")  # chunks of num_seq_backward whole clips, as the official trainers
-    trainer = SLTTrainer(actor, [loader], optimizer, settings, lr_scheduler, update=update, seed=settings.seed,
-                         dist=context)
-    trainer.train(settings.num_epochs, load_latest=True, fail_safe=settings.fail_safe)
-    return trainer
+    return recipe.train(settings, actor, tracker, loader, optimizer, context)

@@ -16,7 +16,7 @@ from typing import Any
 
 from slt_pytracking.loader import build_dataset, require_workspace
 from slt_pytracking.train_settings.transt import configure, train
-from slt_pytracking.weights import WEIGHTS_ENV, pretrained_weights_path
+from slt_pytracking.transt_net import WEIGHTS_ENV, pretrained_weights_path
 
 logger = logging.getLogger(__name__)
 

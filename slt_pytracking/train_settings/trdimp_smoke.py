@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from slt_pytracking.loader import build_dataset, require_workspace
-from slt_pytracking.train_settings.trdimp import WEIGHTS_ENV, configure, pretrained_weights_path, train
+from slt_pytracking.train_settings.trdimp import configure, train
+from slt_pytracking.trdimp_net import WEIGHTS_ENV, pretrained_weights_path
 
 logger = logging.getLogger(__name__)
 

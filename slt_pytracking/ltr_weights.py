@@ -1,4 +1,5 @@
-"""Loading LTR network weights safely, for any PyTracking-family tree (no host imports).
+"""LTR network weights and checkpoints, for any PyTracking-family tree (no host imports): safe loading and
+where the files are.
 
 LTR checkpoints (released weights such as ``transt.pth`` or ``trdimp_net.pth.tar``, and the ``*.pth.tar`` files
 the LTR trainer writes) pickle settings, statistics and constructor objects next to the weights, so
@@ -8,13 +9,16 @@ when the user marks checkpoints as trusted with ``SLT_TRUST_CHECKPOINTS=1`` (unp
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
-from slt.checkpoint import CheckpointError, load_checkpoint
+from slt.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked
+
+logger = logging.getLogger(__name__)
 
 TRUST_ENV = "SLT_TRUST_CHECKPOINTS"
 """Set to 1 to allow full unpickling of checkpoints (LTR checkpoints need it; it can run code)."""
@@ -42,6 +46,12 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     if not isinstance(weights, dict) or not all(isinstance(v, Tensor) for v in weights.values()):
         raise CheckpointError(f"{path} holds no network state dict (expected a 'net' entry or a dict of tensors)")
     return weights
+
+
+def load_weights(net: nn.Module, path: str | os.PathLike[str], network: str) -> None:
+    """Load ``path`` (see :func:`load_state`) into ``net``, strictly; errors name the file and the keys."""
+    load_state_dict_checked(net, load_state(path), source=str(path))
+    logger.info("loaded %s weights from %s", network, path)
 
 
 def latest_checkpoint(path: Path) -> Path:

@@ -1,36 +1,40 @@
-"""TransT networks built offline, and where their weights come from.
+"""The TransT network: built offline, its weights, and its forward passes in parts.
 
 * :func:`transt_offline` builds the host TransT (ResNet-50 layer3 backbone, feature fusion, heads) with
   ``backbone_pretrained=False``: the host's ``transt_resnet50`` downloads ImageNet weights that the loaded
-  checkpoint overwrites anyway (SLT_REFERENCE B18). It is an LTR ``model_constructor``, so checkpoints written
+  checkpoint overwrites anyway (docs/method.md#b18). It is an LTR ``model_constructor``, so checkpoints written
   by the LTR trainer can be rebuilt by ``ltr.admin.loading.load_network`` offline too.
+* :func:`template_features` / :func:`fuse`: the host ``TransT.template`` / ``TransT.track`` with the template
+  branch computed once per template and kept by the caller, never cached on the network (docs/method.md#b17).
 * :func:`pretrained_weights_path` (training) and :func:`slt_checkpoint_path` (evaluation) resolve paths from an
-  environment variable or the host's ``local.py``, never from a placeholder.
-* :func:`load_weights` loads with ``weights_only=True`` first; LTR checkpoints pickle Python objects (settings,
-  statistics, the constructor) and load only when the user marks checkpoints as trusted with
-  ``SLT_TRUST_CHECKPOINTS=1``.
+  environment variable or the host's ``local.py``, never from a placeholder; loading is
+  :mod:`slt_pytracking.ltr_weights`' (``weights_only`` unless ``SLT_TRUST_CHECKPOINTS=1``).
+
+Network outputs per row: ``pred_logits`` (K, 2) with class 0 = target, ``pred_boxes`` (K, 4) ``cx cy w h``
+normalised to the search crop, K = 32 x 32 cells in row-major order.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from slt.checkpoint import CheckpointError, load_state_dict_checked
-from slt_pytracking.checkpoints import evaluation_checkpoint, load_state, pretrained_weights_file
 from slt_pytracking import require_patched_host
+from slt_pytracking.imagenet import normalise
+from slt_pytracking.ltr_weights import evaluation_checkpoint, load_state, pretrained_weights_file
 
 require_patched_host()
 
 from ltr import model_constructor  # noqa: E402  (host imports after the patch check)
 from pytracking.features.net_wrappers import NetWithBackbone  # noqa: E402
+from util.misc import nested_tensor_from_tensor_2  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +84,50 @@ def network_kwargs_from_state(state: dict[str, Tensor], source: str) -> dict[str
         raise CheckpointError(f"{source} does not hold a TransT state dict (no {error})") from error
 
 
-def load_weights(net: nn.Module, path: str | os.PathLike[str]) -> None:
-    """Load ``path`` (see :func:`load_state`) into ``net``, strictly; errors name the file and the keys."""
-    load_state_dict_checked(net, load_state(path), source=str(path))
-    logger.info("loaded TransT weights from %s", path)
+class TemplateFeatures(NamedTuple):
+    """Backbone features of template crops, ready for the feature-fusion network.
+
+    ``src`` (B, C, 16, 16) after ``input_proj``; ``mask`` (B, 16, 16) bool padding mask; ``pos`` (B, C, 16, 16)
+    position encoding.
+    """
+
+    src: Tensor
+    mask: Tensor
+    pos: Tensor
+
+    def index(self, rows: Tensor) -> "TemplateFeatures":
+        return TemplateFeatures(self.src[rows], self.mask[rows], self.pos[rows])
+
+
+def network_input(crops: Tensor) -> Tensor:
+    """``(B, 3, S, S)`` uint8 RGB crops -> float32 network input, exactly as the stock tracker:
+    ``x * (1 / 255)`` clamped to [0, 1], then ImageNet mean/std normalisation."""
+    return normalise(crops.float().mul(1.0 / 255.0).clamp(0.0, 1.0))
+
+
+def template_features(net: nn.Module, crops: Tensor) -> TemplateFeatures:
+    """``(B, 3, 128, 128)`` uint8 template crops -> :class:`TemplateFeatures` (differentiable)."""
+    features, pos = net.backbone(nested_tensor_from_tensor_2(network_input(crops)))
+    src, mask = features[-1].decompose()
+    return TemplateFeatures(net.input_proj(src), mask, pos[-1])
+
+
+def fuse(net: nn.Module, template: TemplateFeatures, crops: Tensor) -> tuple[Tensor, Tensor]:
+    """TransT on ``(B, 3, 256, 256)`` uint8 search crops against per-row template features.
+
+    Returns ``pred_logits`` (B, 1024, 2) and ``pred_boxes`` (B, 1024, 4) normalised ``cx cy w h`` -- what the
+    host ``TransT.track`` / ``TransT.forward`` return, with the template branch computed once per template.
+    """
+    features, pos = net.backbone(nested_tensor_from_tensor_2(network_input(crops)))
+    src, mask = features[-1].decompose()
+    hs = net.featurefusion_network(template.src, template.mask, net.input_proj(src), mask, template.pos, pos[-1])
+    return net.class_embed(hs)[-1], net.bbox_embed(hs).sigmoid()[-1]
+
+
+def target_probability(pred_logits: Tensor, no_neg_logit: bool = False) -> Tensor:
+    """``(B, K, 2)`` class logits -> ``(B, K)`` target probabilities, the scores the policy shapes:
+    ``softmax(l)[..., 0]`` (the stock tracker's), or ``sigmoid(l[..., 0])`` with ``no_neg_logit``."""
+    return torch.sigmoid(pred_logits[..., 0]) if no_neg_logit else torch.softmax(pred_logits, -1)[..., 0]
 
 
 def pretrained_weights_path(env: Any) -> Path:
@@ -100,9 +144,10 @@ def slt_checkpoint_path() -> Path:
 
 
 class TransTWeights(NetWithBackbone):
-    """``params.net`` for the stock TransT tracker: loads ``net_path`` with :func:`load_state` (no unchecked
-    unpickling) into a :func:`transt_offline` network of the checkpoint's architecture (no ImageNet download),
-    on the GPU when ``use_gpu`` and one is available."""
+    """``params.net`` for the stock TransT tracker: loads ``net_path`` with
+    :func:`~slt_pytracking.ltr_weights.load_state` (no unchecked unpickling) into a :func:`transt_offline`
+    network of the checkpoint's architecture (no ImageNet download), on the GPU when ``use_gpu`` and one is
+    available."""
 
     def load_network(self) -> None:
         state = load_state(self.net_path)

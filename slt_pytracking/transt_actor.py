@@ -1,8 +1,9 @@
-"""SLT-TransT actor: exploration and the sequence-level loss on recorded exploration crops (SLT_REFERENCE 3).
+"""SLT-TransT actor: the sequence-level loss on recorded exploration crops (docs/method.md#scst).
 
 ``loss = slt_loss_weight * L_scst + 5 * L1 + 2 * GIoU``: the SCST policy-gradient term on the sampled
 candidates, plus TransT's box losses (the host ``SetCriterion`` with only its ``'boxes'`` loss and the
-``TrackingMatcher``) against the ground truth in each recorded search crop.
+``TrackingMatcher``) against the ground truth in each recorded search crop. Exploration is the trainer's
+(:class:`slt_pytracking.trainer.SLTTrainer` runs :func:`slt.rollout.explore` with the tracker).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from torch import Tensor, nn
 
 from slt import scst
 from slt.boxes import xywh_to_cxcywh
-from slt.policy import hann_window
-from slt.rollout import Rollout, Samples, explore
+from slt.policy import Shaping
+from slt.rollout import Samples
 from slt_pytracking import require_patched_host
-from slt_pytracking.transt_tracker import SLTTransT, fuse, policy_logits, template_features
+from slt_pytracking.transt_net import fuse, target_probability, template_features
 
 require_patched_host()
 
@@ -32,46 +33,52 @@ def transt_box_objective() -> SetCriterion:
 
 
 class SLTTransTActor(BaseActor):
-    """``explore(data) -> Rollout`` with the batched tracker, ``actor(samples) -> (loss, stats)`` for the update.
+    """``actor(samples) -> (loss, stats)``: the SLT-TransT loss of recorded samples, with gradients.
 
     Args:
-        net: the host TransT network (the one ``tracker`` explores with).
+        net: the host TransT network (the one the tracker explores with).
         objective: box criterion, :func:`transt_box_objective`.
-        tracker: :class:`~slt_pytracking.transt_tracker.SLTTransT` around ``net``; its exploration config
-            defines the policy shaping the loss rebuilds.
+        shaping: the exploration tracker's policy shaping (``SLTTransT.shaping``): the update's logits are the
+            exploration's by construction.
+        no_neg_logit: the tracker's score (``TransTExplorationConfig.no_neg_logit``, see
+            :func:`~slt_pytracking.transt_net.target_probability`).
         slt_loss_weight: weight of the SCST term (15 in SLT-TransT).
         denominator: :func:`slt.scst.scst_loss` denominator (``"all"``: official, padded samples counted).
     """
 
-    def __init__(self, net: nn.Module, objective: nn.Module, tracker: SLTTransT, slt_loss_weight: float = 15.0,
-                 denominator: str = "all") -> None:
+    def __init__(self, net: nn.Module, objective: nn.Module, shaping: Shaping, no_neg_logit: bool = False,
+                 slt_loss_weight: float = 15.0, denominator: str = "all") -> None:
         super().__init__(net, objective)
-        self.tracker = tracker
+        self.shaping = shaping
+        self.no_neg_logit = no_neg_logit
         self.slt_loss_weight = slt_loss_weight
         self.denominator = denominator
-        self.window = hann_window(tracker.config.score_size)
 
     def to(self, device: torch.device | str) -> None:
         """Move the network and the criterion to ``device``."""
         super().to(device)
         self.objective.to(device)
 
-    def explore(self, data: dict[str, list], generator: torch.Generator | None = None) -> Rollout:
-        """Greedy and sampled trajectories over a batch of clips (:func:`slt.rollout.explore`)."""
-        return explore(self.tracker, data, generator)
+    def outputs(self, samples: Samples) -> tuple[Tensor, Tensor, Tensor]:
+        """The network on M recorded samples -> ``(logits (M, K), pred_logits (M, K, 2), pred_boxes (M, K, 4))``.
 
-    def __call__(self, samples: Samples) -> tuple[Tensor, dict[str, float]]:
-        """Loss of M recorded samples (any chunk of a rollout's :class:`~slt.rollout.Samples`), with gradients.
-
-        The template branch runs once per clip present in the chunk. Box targets are ``samples.gt_in_crop``
-        (M, 4) xywh crop pixels converted to normalised ``cx cy w h``; samples without ground truth (NaN),
-        padded ones, and those whose target centre lies outside the crop (the host matcher would index cells
-        with negative numbers) get no box loss. Inputs are never modified.
+        The template branch runs once per clip present in the samples; ``logits`` are the policy's
+        (``shaping.logits`` of the target probabilities), so their argmax is the greedy decision.
         """
         clips, inverse = torch.unique(samples.sequence, return_inverse=True)
         template = template_features(self.net, samples.templates[clips]).index(inverse)
         pred_logits, pred_boxes = fuse(self.net, template, samples.crops)
-        logits = policy_logits(pred_logits, self.window.to(pred_logits.device), self.tracker.config)
+        shaping = self.shaping.to(pred_logits.device)
+        return shaping.logits(target_probability(pred_logits, self.no_neg_logit)), pred_logits, pred_boxes
+
+    def __call__(self, samples: Samples) -> tuple[Tensor, dict[str, float]]:
+        """Loss of M recorded samples (any chunk of a rollout's :class:`~slt.rollout.Samples`), with gradients.
+
+        Box targets are ``samples.gt_in_crop`` (M, 4) xywh crop pixels converted to normalised ``cx cy w h``;
+        samples without ground truth (NaN), padded ones, and those whose target centre lies outside the crop
+        (the host matcher would index cells with negative numbers) get no box loss. Inputs are never modified.
+        """
+        logits, pred_logits, pred_boxes = self.outputs(samples)
         loss_slt = scst.scst_loss(logits, samples.actions, samples.advantages, samples.mask,
                                   denominator=self.denominator)
         box = self._box_losses(pred_logits, pred_boxes, samples)

@@ -1,0 +1,61 @@
+"""What the SLT-TransT and SLT-TrDiMP recipes share: run set-up, sequence-level sampling, the SLT update and the
+trainer (docs/method.md#hyper-parameters, the rows both columns agree on). Each recipe reads as the host's settings files:
+datasets -> sampler -> loader -> network -> tracker -> actor -> optimizer -> trainer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from slt.distributed import DistContext
+from slt.rollout import BatchTracker
+from slt.update import UpdateConfig
+from slt_pytracking.trainer import SLTTrainer
+
+
+def configure_run(settings: Any, description: str) -> None:
+    """Settings common to both recipes on an LTR ``Settings`` object (and log at INFO level when the entry point
+    configured no logging): device, seed, data loading, sequence-level sampling and augmentation (SS + SA),
+    exploration samples, and the update's return, baseline and chunk normalisation."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    settings.description = description
+    settings.device = getattr(settings, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    settings.seed = 12345                  # the sampler's, on every rank; exploration is keyed by clip
+    settings.num_frames = 24               # T: frames per clip, the init frame included
+    settings.num_workers = 4
+    settings.print_interval = 1
+    # Sequence-level sampling and augmentation (SS + SA)
+    settings.frame_sample_mode = "random_interval"
+    settings.interval_prob = 0.3           # probability of a random-interval clip
+    settings.max_interval = 10
+    settings.max_gap = 300
+    # Exploration and advantages
+    settings.samples = 1                   # S: sampled trajectories per clip (next to the greedy one)
+    settings.return_fn = "mean_iou"
+    settings.baseline = "greedy"           # 'mean_of_samples' (self-critical over S >= 2 samples) needs samples >= 2
+    # 'sum' adds the chunk means as the official LTR trainer (docs/method.md#b9); 'mean' gives the batch mean
+    settings.chunk_norm = "sum"
+    settings.fail_safe = False             # True: the host restarts crashed epochs (up to 10 times), then exits 0
+
+
+def update_config(settings: Any) -> UpdateConfig:
+    """The SLT update of configured ``settings``: chunks of ``num_seq_backward`` whole clips, as the official
+    trainers (``sample_order='clip'``), ``chunk_norm``, ``grad_max_norm``, ``return_fn`` and ``baseline``."""
+    return UpdateConfig(chunk_size=settings.num_seq_backward * (settings.num_frames - 1),
+                        chunk_norm=settings.chunk_norm, grad_clip=settings.grad_max_norm,
+                        return_fn=settings.return_fn, baseline=settings.baseline, sample_order="clip")
+
+
+def train(settings: Any, actor: Any, tracker: BatchTracker, loader: Any, optimizer: torch.optim.Optimizer,
+          context: DistContext) -> SLTTrainer:
+    """Step learning-rate schedule (``lr_step``, ``lr_gamma``), the :class:`SLTTrainer` and
+    ``settings.num_epochs`` epochs (resuming from the latest checkpoint); returns the trainer."""
+    lr_scheduler = torch.optim.lr_scheduler.StepLR(optimizer, settings.lr_step, gamma=settings.lr_gamma)
+    trainer = SLTTrainer(actor, tracker, [loader], optimizer, settings, lr_scheduler, update=update_config(settings),
+                         samples=settings.samples, dist=context)
+    trainer.train(settings.num_epochs, load_latest=True, fail_safe=settings.fail_safe)
+    return trainer
