@@ -129,6 +129,82 @@ def random_interval_clip(
     return template, _pad(ids, num_frames)
 
 
+# AlexNet's ImageNet RGB principal components (eigenvalues, unit eigenvectors as columns), for PCA colour jitter
+_PCA_EIGVAL = np.array([0.2175, 0.0188, 0.0045])
+_PCA_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009],
+                        [-0.5808, -0.0045, -0.8140],
+                        [-0.5836, -0.6948, 0.4203]])
+
+
+class SpatialSequenceAugment:
+    """Spatial sequence augmentation (official SLT-SiamAttn): continue a short clip with augmented copies of its
+    last frame, so every one of the T frames is a different view with its own ground truth.
+
+    One call transforms a frame ``(H, W, 3)`` uint8, its box ``(4,)`` xywh pixels and optionally its mask
+    ``(H, W)`` alike: a crop box of size ``(W * sx, H * sy)`` with ``sx, sy`` uniform in ``1 +- scale`` (never
+    smaller than the target) centred on the image centre, moved by up to ``shift`` times its size per axis but
+    keeping the target inside, is warped back to ``(W, H)`` (bilinear, mean-colour padding; masks nearest,
+    zero padding); then with probability ``color`` a PCA colour jitter (AlexNet's ImageNet components, standard
+    deviation 0.1) and with probability ``blur`` a random line-blur kernel (odd size 5..45, weights split between
+    its middle row and column) are applied to the image only. Defaults are the official 0.1 / 0.2 / 0.2 / 0.5.
+    """
+
+    def __init__(self, shift: float = 0.1, scale: float = 0.2, blur: float = 0.2, color: float = 0.5) -> None:
+        for name, value in (("shift", shift), ("scale", scale), ("blur", blur), ("color", color)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"SpatialSequenceAugment: {name} must be in [0, 1], got {value}")
+        self.shift, self.scale, self.blur, self.color = shift, scale, blur, color
+
+    def __call__(self, image: np.ndarray, box: np.ndarray, rng: np.random.Generator,
+                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(image, box, mask)`` -> augmented ``(image (H, W, 3) uint8, box (4,) float32 xywh, mask or None)``."""
+        import cv2
+
+        height, width = image.shape[:2]
+        x, y, w, h = (float(v) for v in box)
+        crop_w = max(width * (1.0 + rng.uniform(-self.scale, self.scale)), w)
+        crop_h = max(height * (1.0 + rng.uniform(-self.scale, self.scale)), h)
+        x0 = (width - crop_w) / 2.0 + rng.uniform(-self.shift, self.shift) * crop_w
+        y0 = (height - crop_h) / 2.0 + rng.uniform(-self.shift, self.shift) * crop_h
+        x0 = float(np.clip(x0, x + w - crop_w, x))  # keep the target inside the crop
+        y0 = float(np.clip(y0, y + h - crop_h, y))
+        sx, sy = width / crop_w, height / crop_h
+        warp = np.array([[sx, 0.0, -x0 * sx], [0.0, sy, -y0 * sy]])
+        mean = tuple(float(v) for v in image.reshape(-1, image.shape[-1]).mean(axis=0))
+        out = cv2.warpAffine(image, warp, (width, height), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=mean)
+        new_box = np.array([(x - x0) * sx, (y - y0) * sy, w * sx, h * sy], dtype=np.float32)
+        new_mask = None
+        if mask is not None:
+            new_mask = cv2.warpAffine(np.ascontiguousarray(mask), warp, (width, height), flags=cv2.INTER_NEAREST,
+                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        if rng.random() < self.color:
+            jitter = _PCA_EIGVEC @ (rng.normal(0.0, 0.1, 3) * _PCA_EIGVAL) * 255.0
+            out = np.clip(out.astype(np.float64) + jitter, 0, 255).astype(np.uint8)
+        if rng.random() < self.blur:
+            size = int(rng.choice(np.arange(5, 46, 2)))
+            kernel = np.zeros((size, size))
+            split = rng.random()
+            kernel[:, size // 2] += split / size
+            kernel[size // 2, :] += (1.0 - split) / size
+            out = cv2.filter2D(out, -1, kernel)
+        return out, new_box, new_mask
+
+    def continue_clip(self, frames: np.ndarray, boxes: np.ndarray, real: int, rng: np.random.Generator,
+                      masks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Replace frames ``real..T-1`` of a clip (``(T, H, W, 3)``, boxes ``(T, 4)`` xywh, masks ``(T, H, W)``)
+        by independently augmented copies of frame ``real - 1``; returns new arrays (inputs untouched)."""
+        frames, boxes = frames.copy(), boxes.astype(np.float32).copy()
+        masks = None if masks is None else masks.copy()
+        last = real - 1
+        for t in range(real, len(frames)):
+            frames[t], boxes[t], mask = self(frames[last], boxes[last], rng,
+                                             None if masks is None else masks[last])
+            if masks is not None:
+                masks[t] = mask
+        return frames, boxes, masks
+
+
 def list_collate(batch: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """Transpose a list of sample dicts into a dict of lists (no stacking: videos differ in resolution)."""
     return {key: [sample[key] for sample in batch] for key in batch[0]}
@@ -168,7 +244,7 @@ class SequenceSampler(torch.utils.data.Dataset):
     A sample is a dict: ``template_images`` (H, W, 3) uint8 (RGB or BGR, see ``channel_order``), ``template_annos`` (4,) xywh float32,
     ``search_images`` (T, H, W, 3) uint8, ``search_annos`` (T, 4) xywh, ``search_visible`` (T,) bool,
     ``frame_ids`` (T,), ``dataset`` (name), ``sequence`` (sequence name), ``search_class`` (str or None),
-    ``num_frames`` (T), ``key`` ``(seed, epoch, index)``: what the clip's exploration randomness is keyed by
+    ``num_frames`` (T), ``search_masks`` (T, H, W) uint8 when the dataset gives masks (``anno['mask']``), ``key`` ``(seed, epoch, index)``: what the clip's exploration randomness is keyed by
     (:class:`slt.policy.ClipRandom`).
     """
 
@@ -188,6 +264,7 @@ class SequenceSampler(torch.utils.data.Dataset):
         template_mode: str = "near",
         channel_order: str = "rgb",
         allow_eval_splits: Sequence[str] = (),
+        spatial_augment: "SpatialSequenceAugment | None" = None,
     ) -> None:
         if template_mode not in TEMPLATE_MODES:
             raise ValueError(f"unknown template_mode {template_mode!r}; expected one of {TEMPLATE_MODES}")
@@ -222,6 +299,7 @@ class SequenceSampler(torch.utils.data.Dataset):
         self.max_tries = max_tries
         self.template_mode = template_mode
         self.channel_order = channel_order
+        self.spatial_augment = spatial_augment
         self.faults = 0
 
     def __len__(self) -> int:
@@ -269,7 +347,8 @@ class SequenceSampler(torch.utils.data.Dataset):
             if not dataset.is_video_sequence():
                 return seq_id, info
             visible = info["visible"]
-            if int(visible.sum()) > self.min_visible and len(visible) >= self.num_frames + 1:
+            long_enough = len(visible) >= self.num_frames + 1 or self.spatial_augment is not None
+            if int(visible.sum()) > self.min_visible and long_enough:
                 return seq_id, info
         raise ClipError(
             f"no sequence of dataset {dataset.get_name()!r} with more than {self.min_visible} visible frames and "
@@ -291,18 +370,41 @@ class SequenceSampler(torch.utils.data.Dataset):
         if len({frame.shape for frame in frames}) != 1:
             raise ValueError(f"frames of one clip differ in size: {sorted({f.shape for f in frames})}")
         order = slice(None, None, -1) if self.channel_order == "bgr" else slice(None)
-        return {
+        images = np.stack(frames)
+        boxes = np.stack([_as_array(b) for b in annos["bbox"]])
+        visible = np.asarray([bool(v) for v in annos["visible"]])
+        masks = None
+        if "mask" in annos:
+            masks = np.stack([np.asarray(m.cpu().numpy() if isinstance(m, torch.Tensor) else m).astype(np.uint8)
+                              for m in annos["mask"]])
+        if self.spatial_augment is not None:
+            real = _real_length(frame_ids)
+            if real < len(frame_ids):
+                images, boxes, masks = self.spatial_augment.continue_clip(images, boxes, real, rng, masks)
+                visible[real:] = visible[real - 1]
+        sample = {
             "template_images": np.ascontiguousarray(np.asarray(template[0])[..., order]),
             "template_annos": _as_array(template_anno["bbox"][0]),
-            "search_images": np.ascontiguousarray(np.stack(frames)[..., order]),
-            "search_annos": np.stack([_as_array(b) for b in annos["bbox"]]),
-            "search_visible": np.asarray([bool(v) for v in annos["visible"]]),
+            "search_images": np.ascontiguousarray(images[..., order]),
+            "search_annos": boxes,
+            "search_visible": visible,
             "frame_ids": np.asarray(frame_ids),
             "dataset": dataset.get_name(),
             "sequence": _sequence_name(dataset, seq_id),
             "search_class": meta.get("object_class_name") if meta else None,
             "num_frames": self.num_frames,
         }
+        if masks is not None:
+            sample["search_masks"] = masks
+        return sample
+
+
+def _real_length(frame_ids: Sequence[int]) -> int:
+    """Frames before the end padding of :func:`_pad` (a run of repeats of the last id)."""
+    real = len(frame_ids)
+    while real > 1 and frame_ids[real - 2] == frame_ids[-1]:
+        real -= 1
+    return real
 
 
 def _as_array(box: Any) -> np.ndarray:

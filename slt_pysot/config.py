@@ -60,6 +60,21 @@ SLT.DATASET.TRACKINGNET.SETS               [6, ..., 11]     chunks to use (0..11
                                                             TRAIN_<i> present); the official recipe's TRAIN_6..11
 SLT.DATASET.TRACKINGNET.PROB               1.0              relative sampling weight (MIX 'prob' only)
 SLT.DATASET.TRACKINGNET.ALLOW_EVAL_SPLIT   False            True: allow the TEST chunk (refused otherwise)
+SLT.DATASET.COCO.ROOT                      ''               COCO-style image folder (images as one-frame clips)
+SLT.DATASET.COCO.ANNOTATION                ''               its instances JSON (boxes, segmentations)
+SLT.DATASET.COCO.PROB                      1.0              relative sampling weight (MIX 'prob' only)
+SLT.DATASET.COCO.ALLOW_EVAL_SPLIT          False            unused (COCO has no tracking evaluation split)
+SLT.DATASET.YTBVOS.ROOT                    ''               YouTube-VOS split folder (the one with meta.json)
+SLT.DATASET.YTBVOS.PROB                    1.0              relative sampling weight (MIX 'prob' only)
+SLT.DATASET.YTBVOS.ALLOW_EVAL_SPLIT        False            unused (no tracking evaluation split)
+SLT.DATASET.MIN_VISIBLE                    -1               a video qualifies with more visible frames than this
+                                                            (-1: 2 * (NUM_FRAMES + 1), the official rule)
+SLT.SPATIAL_AUG.ENABLED                    False            continue short clips with augmented copies of their last
+                                                            frame (slt.sampling.SpatialSequenceAugment)
+SLT.SPATIAL_AUG.SHIFT                      0.1              largest crop-box shift, times its size
+SLT.SPATIAL_AUG.SCALE                      0.2              crop-box scale range 1 +- SCALE per axis
+SLT.SPATIAL_AUG.BLUR                       0.2              probability of a line blur
+SLT.SPATIAL_AUG.COLOR                      0.5              probability of a PCA colour jitter
 =========================================  ===============  ==========================================================
 
 Relative dataset roots are resolved against the working directory. Official splits: :mod:`slt.data.splits`; a
@@ -116,6 +131,19 @@ SLT_KEYS: tuple[tuple[str, Any], ...] = (
     ("SLT.DATASET.TRACKINGNET.SETS", [6, 7, 8, 9, 10, 11]),
     ("SLT.DATASET.TRACKINGNET.PROB", 1.0),
     ("SLT.DATASET.TRACKINGNET.ALLOW_EVAL_SPLIT", False),
+    ("SLT.DATASET.COCO.ROOT", ""),
+    ("SLT.DATASET.COCO.ANNOTATION", ""),
+    ("SLT.DATASET.COCO.PROB", 1.0),
+    ("SLT.DATASET.COCO.ALLOW_EVAL_SPLIT", False),
+    ("SLT.DATASET.YTBVOS.ROOT", ""),
+    ("SLT.DATASET.YTBVOS.PROB", 1.0),
+    ("SLT.DATASET.YTBVOS.ALLOW_EVAL_SPLIT", False),
+    ("SLT.DATASET.MIN_VISIBLE", -1),
+    ("SLT.SPATIAL_AUG.ENABLED", False),
+    ("SLT.SPATIAL_AUG.SHIFT", 0.1),
+    ("SLT.SPATIAL_AUG.SCALE", 0.2),
+    ("SLT.SPATIAL_AUG.BLUR", 0.2),
+    ("SLT.SPATIAL_AUG.COLOR", 0.5),
 )
 """Every key :func:`register_slt_cfg` adds, with its default (documented in the module docstring)."""
 

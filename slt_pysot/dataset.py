@@ -1,4 +1,5 @@
-"""Training clips for SLT-SiamRPN++ from raw GOT-10k / LaSOT / TrackingNet folders (no JSON preprocessing).
+"""Training clips for SLT-SiamRPN++ / SLT-SiamAttn from raw GOT-10k / LaSOT / TrackingNet folders (no JSON
+preprocessing), COCO-style image datasets and YouTube-VOS (with masks).
 
 :func:`build_sampler` reads ``cfg.SLT.DATASET`` (which datasets, their roots and weights) and the clip keys
 ``TRAIN.NUM_FRAMES``, ``TRAIN.TEMPLATE_GAP`` and ``DATASET.SEQUENCE.*``, and returns a
@@ -21,17 +22,25 @@ from typing import Any, Callable
 
 from yacs.config import CfgNode
 
-from slt.data import DataError, Got10k, Lasot, TrackingNet
+from slt.data import CocoImages, DataError, Got10k, Lasot, TrackingNet, YouTubeVOS
 from slt.data.splits import check_training_split
-from slt.sampling import SequenceSampler
+from slt.sampling import SequenceSampler, SpatialSequenceAugment
 
 READERS: dict[str, Callable[[CfgNode, Path], Any]] = {
     "GOT10K": lambda node, root: Got10k(root, split=node.SPLIT or None),
     "LASOT": lambda node, root: Lasot(root, split=node.SPLIT or None),
     "TRACKINGNET": lambda node, root: TrackingNet(root, set_ids=list(node.SETS) or None),
+    "COCO": lambda node, root: CocoImages(_required(node.ANNOTATION, "SLT.DATASET.COCO.ANNOTATION"), root),
+    "YTBVOS": lambda node, root: YouTubeVOS(root),
 }
 MIX_MODES = ("videos", "prob")
 """Dataset node name under ``SLT.DATASET`` -> reader of that raw layout."""
+
+
+def _required(value: str, key: str) -> str:
+    if not value:
+        raise ValueError(f"{key} is empty: set it (e.g. the instances JSON of a COCO-style dataset)")
+    return value
 
 
 def build_datasets(cfg: CfgNode) -> tuple[list[Any], list[float]]:
@@ -76,12 +85,17 @@ def build_sampler(cfg: CfgNode, samples: int, seed: int) -> SequenceSampler:
     """The clip sampler of ``samples`` clips (``len``) with ``TRAIN.NUM_FRAMES`` frames each.
 
     ``DATASET.SEQUENCE.SAMPLE_MODE`` -> ``frame_sample_mode``, ``SAMPLE_PROB`` -> ``interval_prob``,
-    ``MAX_INTERVAL`` -> ``max_interval``, ``TRAIN.TEMPLATE_GAP`` -> ``max_gap``.
+    ``MAX_INTERVAL`` -> ``max_interval``, ``TRAIN.TEMPLATE_GAP`` -> ``max_gap``, ``SLT.SPATIAL_AUG`` ->
+    ``spatial_augment`` (off by default), ``SLT.DATASET.MIN_VISIBLE`` -> ``min_visible``.
     """
     datasets, weights = build_datasets(cfg)
     allowed = [dataset.get_name() for dataset, name in zip(datasets, cfg.SLT.DATASET.NAMES)
                if cfg.SLT.DATASET[name].ALLOW_EVAL_SPLIT]
     sequence = cfg.DATASET.SEQUENCE
+    spatial = cfg.SLT.SPATIAL_AUG
+    augment = SpatialSequenceAugment(shift=spatial.SHIFT, scale=spatial.SCALE, blur=spatial.BLUR,
+                                     color=spatial.COLOR) if spatial.ENABLED else None
+    min_visible = cfg.SLT.DATASET.MIN_VISIBLE
     if sequence.SAMPLE_MODE not in ("sequential", "random_interval"):
         raise ValueError(f"DATASET.SEQUENCE.SAMPLE_MODE must be 'sequential' or 'random_interval', got "
                          f"{sequence.SAMPLE_MODE!r}")
@@ -90,5 +104,5 @@ def build_sampler(cfg: CfgNode, samples: int, seed: int) -> SequenceSampler:
         max_gap=cfg.TRAIN.TEMPLATE_GAP, frame_sample_mode=sequence.SAMPLE_MODE,
         max_interval=sequence.MAX_INTERVAL, interval_prob=sequence.SAMPLE_PROB, seed=seed,
         template_mode="first_frame" if cfg.TRAIN.TEMPLATE_GAP == -1 else "near", channel_order="bgr",
-        allow_eval_splits=allowed,
+        allow_eval_splits=allowed, spatial_augment=augment, min_visible=None if min_visible < 0 else min_visible,
     )

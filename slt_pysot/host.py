@@ -2,6 +2,9 @@
 
 * host kind ``pysot``: an STVIR/pysot checkout, recognised by its config, model builder and training script;
   patched with the diffs in this package's ``patches/`` folder (``slt patch-host pysot ROOT``);
+* host kind ``siamattn``: a msight-tech/research-siamattn checkout (a PySOT fork, CC BY-NC 4.0: the user brings it),
+  recognised by its deformable-op package and mask tracker; patched with ``patches/siamattn/`` (CPU devices, the
+  OpenCV version test, in-place adds that break backward); its deformable ops come from :mod:`slt_pysot.deform_ops`;
 * VOT tracker kind ``pysot``: PySOT's stock ``SiamRPNTracker`` (:mod:`slt_pysot.vot_tracker`), built from a yacs
   config and a PySOT snapshot; the tracker process imports the ``pysot`` checkout.
 
@@ -20,9 +23,18 @@ PYSOT = HostKind(
     patches="slt_pysot:patches",
 )
 
+SIAMATTN = HostKind(
+    name="siamattn",
+    markers=("pysot/models/head/dcn/deform_pool.py", "pysot/tracker/siammask_tracker.py",
+             "pysot/models/neck/enhance.py", "tools/train.py"),
+    description="msight-tech/research-siamattn",
+    commit="a476be389b81",
+    patches="slt_pysot:patches/siamattn",
+)
+
 ADAPTER = Adapter(
     name="pysot",
-    hosts=(PYSOT,),
+    hosts=(PYSOT, SIAMATTN),
     vot_trackers=(VotKind(name="pysot", factory="slt_pysot.vot_tracker:PysotTracker", host="pysot", takes_config=True,
                           description="PySOT's stock SiamRPNTracker, WEIGHTS a snapshot, CONFIG its yacs file"),),
 )

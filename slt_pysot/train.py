@@ -29,7 +29,7 @@ import math
 import random
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -59,11 +59,12 @@ def _frozen(lr_factor: float) -> bool:
     return math.isclose(lr_factor, 0.0, abs_tol=1e-12)
 
 
-def build_optimizer(model: nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, heads: Sequence[str] = ()) -> torch.optim.Optimizer:
     """The official SLT optimizer: backbone frozen except ``BACKBONE.TRAIN_LAYERS`` when ``RL_TRAIN_BACKBONE``;
     every BatchNorm in eval mode; parameter groups backbone ``LAYERS_LR * BASE_LR``, neck ``ADJUST.LR * BASE_LR``,
-    RPN ``RPN.LR * BASE_LR`` (a factor of 0 freezes the part); Adam or SGD (``TRAIN.MOMENTUM``) per
-    ``TRAIN.OPTIM``, weight decay ``TRAIN.WEIGHT_DECAY``."""
+    RPN ``RPN.LR * BASE_LR`` (a factor of 0 freezes the part), and one group at ``BASE_LR`` for each further
+    submodule named in ``heads`` (SiamAttn's attention, fusion and refinement heads); Adam or SGD
+    (``TRAIN.MOMENTUM``) per ``TRAIN.OPTIM``, weight decay ``TRAIN.WEIGHT_DECAY``."""
     for param in model.backbone.parameters():
         param.requires_grad = False
     if cfg.TRAIN.RL_TRAIN_BACKBONE:
@@ -80,6 +81,10 @@ def build_optimizer(model: nn.Module) -> torch.optim.Optimizer:
     parts = [("backbone", model.backbone, cfg.BACKBONE.LAYERS_LR), ("rpn_head", model.rpn_head, cfg.RPN.LR)]
     if cfg.ADJUST.ADJUST:
         parts.insert(1, ("neck", model.neck, cfg.ADJUST.LR))
+    for head in heads:
+        if not hasattr(model, head):
+            raise ValueError(f"the model has no submodule {head!r} to train")
+        parts.append((head, getattr(model, head), 1.0))
     groups = []
     for name, part, factor in parts:
         if _frozen(factor):
@@ -178,8 +183,18 @@ def _check_unsupported() -> None:
                        "TRAIN.PRETRAINED", cfg.BACKBONE.PRETRAINED)
 
 
-def run(device: torch.device, seed: int = DEFAULT_SEED) -> list[dict[str, float]]:
+def run(
+    device: torch.device,
+    seed: int = DEFAULT_SEED,
+    build_model: Callable[[], nn.Module] = SLTModelBuilder,
+    tracker_cls: Callable[[nn.Module], Any] = SLTSiamRPNTracker,
+    actor_cls: Callable[[Any], Any] = SLTSiamRPNActor,
+    heads: Sequence[str] = (),
+) -> list[dict[str, float]]:
     """Train with the merged global cfg on ``device``; returns the per-step history.
+
+    ``build_model``, ``tracker_cls``, ``actor_cls`` and ``heads`` (extra trained submodules, see
+    :func:`build_optimizer`) default to SLT-SiamRPN++'s; :mod:`slt_pysot.siamattn_train` passes SiamAttn's.
 
     Under ``torchrun`` each rank explores its share of every step's ``TRAIN.NUM_SEQ`` clips (the global batch)
     on ``cuda:LOCAL_RANK`` (or the CPU, gloo); gradients are averaged and rank 0 writes checkpoints.
@@ -197,13 +212,13 @@ def run(device: torch.device, seed: int = DEFAULT_SEED) -> list[dict[str, float]
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     sampler = build_sampler(cfg, samples=steps * cfg.TRAIN.NUM_SEQ, seed=seed)
-    model = SLTModelBuilder()
+    model = build_model()
     if cfg.TRAIN.PRETRAINED:
         load_pretrained(model, cfg.TRAIN.PRETRAINED)
     model.to(device).eval()
-    tracker = SLTSiamRPNTracker(model)
-    actor = SLTSiamRPNActor(tracker)
-    optimizer = build_optimizer(model)
+    tracker = tracker_cls(model)
+    actor = actor_cls(tracker)
+    optimizer = build_optimizer(model, heads)
     scheduler = build_scheduler(optimizer, steps_per_epoch, cfg.TRAIN.EPOCH)
     update = UpdateConfig(chunk_size=cfg.SLT.CHUNK_SIZE, chunk_norm=cfg.SLT.CHUNK_NORM, grad_clip=cfg.TRAIN.GRAD_CLIP,
                           return_fn=cfg.SLT.REWARD, baseline=cfg.SLT.BASELINE)
@@ -240,17 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, **parts: Any) -> int:
     """Register SLT's keys, merge ``--cfg`` into PySOT's global cfg and train; returns the exit status: 0, or
-    ``128 + signal`` after Ctrl-C / SIGTERM (one line; the checkpoint of the last step was written). Other
-    errors propagate as exceptions (a non-zero exit with the traceback)."""
+    ``128 + signal`` after Ctrl-C / SIGTERM (one line; the checkpoint of the last step was written).
+    ``parts``: :func:`run`'s model, tracker, actor and heads. Other errors propagate as exceptions (a non-zero
+    exit with the traceback)."""
     args = build_parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     register_slt_cfg(cfg)
     cfg.merge_from_file(args.cfg)
     try:
-        history = run(resolve_device(cfg, args.device), seed=args.seed)
+        history = run(resolve_device(cfg, args.device), seed=args.seed, **parts)
     except TrainingInterrupted as stop:
         logger.warning("%s", stop)
         return stop.exit_code

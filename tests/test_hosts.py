@@ -30,12 +30,13 @@ def adapter(tmp_path, monkeypatch):
     yield from fake_adapter(tmp_path, monkeypatch)
 
 
-def test_builtin_adapters_declare_four_host_kinds_and_two_tracker_kinds():
+def test_builtin_adapters_declare_five_host_kinds_and_two_tracker_kinds():
     assert {name: (h.description, h.patches) for name, h in hosts.host_kinds().items()} == {
         "ostrack": ("botaoye/OSTrack", "slt_ostrack:patches"),
         "pysot": ("STVIR/pysot", "slt_pysot:patches"),
         "transt": ("chenxin-dlut/TransT", "slt_pytracking:patches/transt"),
-        "trdimp": ("594422814/TransformerTrack", "slt_pytracking:patches/trdimp")}
+        "trdimp": ("594422814/TransformerTrack", "slt_pytracking:patches/trdimp"),
+        "siamattn": ("msight-tech/research-siamattn", "slt_pysot:patches/siamattn")}
     assert {name: (k.host, k.takes_config, k.factory) for name, k in hosts.vot_kinds().items()} == {
         "pysot": ("pysot", True, "slt_pysot.vot_tracker:PysotTracker"),
         "transt": ("transt", False, "slt_pytracking.vot_tracker:TranstTracker")}
@@ -82,12 +83,12 @@ def test_reading_the_registry_imports_no_host_and_no_torch():
 
 def test_unknown_kinds_name_the_registered_ones():
     with pytest.raises(hosts.RegistryError, match=r"unknown host kind 'mixformer' \(registered: ostrack, pysot, "
-                                                  r"transt, trdimp\)"):
+                                                  r"siamattn, transt, trdimp\)"):
         hosts.host_kind("mixformer")
     with pytest.raises(SetupError, match="unknown tracker kind 'siamfc' .expected one of reference, static, pysot, "
                                          "transt"):
         TrackerSpec("siamfc", Path("/w.pth"))
-    with pytest.raises(ValueError, match="unknown host kind 'mixformer'.*ostrack, pysot, transt, trdimp"):
+    with pytest.raises(ValueError, match="unknown host kind 'mixformer'.*ostrack, pysot, siamattn, transt, trdimp"):
         parse_host_root("mixformer=/somewhere")
     with pytest.raises(ValueError, match="expected KIND=PATH"):
         parse_host_root("pysot")
@@ -120,7 +121,7 @@ def test_workspace_puts_the_kind_s_host_root_on_the_tracker_path(adapter, tmp_pa
     with pytest.raises(ValueError, match="tracker mine: a fake tracker needs its fakehost checkout: --host-root "
                                          "fakehost=PATH"):
         write_workspace(tmp_path / "ws", sequences, trackers)
-    with pytest.raises(ValueError, match="unknown host kind 'fake' .registered: fakehost, ostrack, pysot, transt, trdimp"):
+    with pytest.raises(ValueError, match="unknown host kind 'fake' .registered: fakehost, ostrack, pysot, siamattn, transt, trdimp"):
         write_workspace(tmp_path / "ws", sequences, trackers, host_roots={"fake": tmp_path / "fakeroot"})
     out = write_workspace(tmp_path / "ws", sequences, trackers, host_roots={"fakehost": tmp_path / "fakeroot"})
     ini = configparser.ConfigParser(interpolation=None)

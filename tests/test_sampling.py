@@ -207,3 +207,83 @@ def test_bgr_channel_order_flips_images_only():
     assert bgr["search_images"].flags["C_CONTIGUOUS"] and np.array_equal(bgr["search_annos"], rgb["search_annos"])
     with pytest.raises(ValueError, match="channel_order"):
         sampling.SequenceSampler([data], channel_order="rbg")
+
+
+def _scene(height=60, width=80):
+    """A textured frame with a bright target at xywh (30, 20, 16, 12) and its mask."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 100, (height, width, 3)).astype(np.uint8)
+    image[20:32, 30:46] = 250
+    mask = np.zeros((height, width), np.uint8)
+    mask[20:32, 30:46] = 1
+    return image, np.array([30.0, 20.0, 16.0, 12.0]), mask
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_spatial_augment_moves_image_box_and_mask_alike(seed):
+    image, box, mask = _scene()
+    augment = sampling.SpatialSequenceAugment(shift=0.1, scale=0.2, blur=0.0, color=0.0)
+    out, new_box, new_mask = augment(image, box, np.random.default_rng(seed), mask)
+    assert out.shape == image.shape and out.dtype == np.uint8 and new_mask.shape == mask.shape
+    x, y, w, h = new_box
+    # the target stays inside the frame and the mask's bounding box is the new box (to nearest sampling)
+    assert x >= -1e-3 and y >= -1e-3 and x + w <= 80 + 1e-3 and y + h <= 60 + 1e-3
+    ys, xs = np.nonzero(new_mask)
+    assert abs(xs.min() - x) <= 1.0 and abs(xs.max() + 1 - (x + w)) <= 1.0
+    assert abs(ys.min() - y) <= 1.0 and abs(ys.max() + 1 - (y + h)) <= 1.0
+    # the bright target moved with the box: the pixel at the new box centre is the target's
+    assert (out[int(y + h / 2), int(x + w / 2)] > 200).all()
+    assert not np.array_equal(new_box, box)
+
+
+def test_spatial_augment_never_crops_smaller_than_the_target():
+    image, _, _ = _scene()
+    big = np.array([2.0, 3.0, 76.0, 55.0])
+    for seed in range(10):
+        _, new_box, _ = sampling.SpatialSequenceAugment(scale=0.5)(image, big, np.random.default_rng(seed))
+        assert new_box[2] <= 80 + 1e-3 and new_box[3] <= 60 + 1e-3 and new_box[0] >= -1e-3
+
+
+def test_spatial_augment_colour_and_blur_leave_geometry_alone():
+    image, box, mask = _scene()
+    still = sampling.SpatialSequenceAugment(shift=0.0, scale=0.0, blur=1.0, color=1.0)
+    out, new_box, new_mask = still(image, box, np.random.default_rng(1), mask)
+    assert np.allclose(new_box, box) and np.array_equal(new_mask, mask)
+    assert not np.array_equal(out, image)
+
+
+def test_spatial_augment_rejects_bad_settings():
+    with pytest.raises(ValueError, match="shift"):
+        sampling.SpatialSequenceAugment(shift=-0.1)
+
+
+class MaskedImages(MemoryDataset):
+    """One still image with a box and a mask, as an image dataset (COCO-like) gives it."""
+
+    def get_frames(self, seq_id, frame_ids, anno=None):
+        image, box, mask = _scene()
+        return ([image for _ in frame_ids],
+                {"bbox": [torch.tensor(box, dtype=torch.float32) for _ in frame_ids],
+                 "visible": [True for _ in frame_ids], "mask": [torch.from_numpy(mask) for _ in frame_ids]},
+                {"object_class_name": "thing"})
+
+
+def test_sampler_continues_short_clips_with_augmented_copies_only_when_asked():
+    images = MaskedImages([np.ones(1, dtype=bool)], name="coco", video=False)
+    plain = sampling.SequenceSampler([images], num_frames=4, seed=0)[0]
+    assert (plain["search_annos"] == plain["search_annos"][0]).all()
+    assert (plain["search_masks"] == plain["search_masks"][0]).all()
+    augment = sampling.SpatialSequenceAugment(blur=0.0, color=0.0)
+    sample = sampling.SequenceSampler([images], num_frames=4, seed=0, spatial_augment=augment)[0]
+    assert np.array_equal(sample["search_annos"][0], plain["search_annos"][0])  # the real frame is kept
+    assert len({tuple(b) for b in sample["search_annos"].tolist()}) == 4
+    assert sample["search_masks"].shape == (4, 60, 80) and sample["search_visible"].all()
+    for t in range(1, 4):
+        ys, xs = np.nonzero(sample["search_masks"][t])
+        assert abs(xs.min() - sample["search_annos"][t][0]) <= 1.0
+
+
+def test_real_length_counts_frames_before_the_end_padding():
+    assert sampling._real_length([3, 5, 7, 7, 7]) == 3
+    assert sampling._real_length([0, 0, 0]) == 1
+    assert sampling._real_length([1, 2, 3]) == 3
