@@ -153,12 +153,20 @@ def adapters() -> tuple[Adapter, ...]:
     """Every registered adapter, loaded from its entry point (cached; :func:`reload` forgets them).
 
     Raises :class:`RegistryError` naming the entry point when it is not an :class:`Adapter`, and when two adapters
-    declare the same host or tracker kind.
+    declare the same host or tracker kind. An adapter whose module cannot be imported (an install older than the
+    entry points it declares, say) is left out with a warning naming it and the error, so that the other
+    adapters keep working.
     """
     found: list[Adapter] = []
     seen: dict[tuple[str, str], str] = {}
     for entry_point in sorted(_entry_points(), key=lambda ep: ep.name):
-        adapter = entry_point.load()
+        try:
+            adapter = entry_point.load()
+        except ImportError as error:
+            logger.warning("adapter %s = %s (group %s) cannot be imported, its host and tracker kinds are "
+                           "unavailable: %s (reinstall this project: pip install -e .)", entry_point.name,
+                           entry_point.value, ENTRY_POINT_GROUP, error)
+            continue
         if not isinstance(adapter, Adapter):
             raise RegistryError(f"entry point {entry_point.name} = {entry_point.value} (group {ENTRY_POINT_GROUP}) "
                                 f"is a {type(adapter).__name__}, not an slt.hosts.Adapter")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tomllib
 from importlib import resources
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,6 @@ def test_workspace_puts_the_kind_s_host_root_on_the_tracker_path(adapter, tmp_pa
 
 
 def test_an_entry_point_that_is_not_an_adapter_is_refused_naming_it(monkeypatch):
-    from importlib import metadata
 
     bogus = metadata.EntryPoint("bogus", "slt.hosts:ENTRY_POINT_GROUP", hosts.ENTRY_POINT_GROUP)
     monkeypatch.setattr(hosts, "_entry_points", lambda: [bogus])
@@ -162,3 +162,20 @@ def test_a_source_checkout_s_pyproject_replaces_stale_installed_entries_of_this_
     assert found == {"thirdparty": "slt_thirdparty.host:ADAPTER", "ostrack": "slt_ostrack.host:ADAPTER",
                      "pysot": "slt_pysot.host:ADAPTER",
                      "pytracking": "slt_pytracking.host:ADAPTER"}
+
+
+def test_an_adapter_that_cannot_be_imported_is_left_out_with_a_warning(monkeypatch, caplog):
+    """A stale install may declare an adapter whose package it does not ship: the others keep working."""
+    broken = metadata.EntryPoint("missing", "slt_missing_adapter.host:ADAPTER", hosts.ENTRY_POINT_GROUP)
+    real = hosts._entry_points()
+    monkeypatch.setattr(hosts, "_entry_points", lambda: [*real, broken])
+    hosts.reload()
+    try:
+        with caplog.at_level("WARNING", logger="slt.hosts"):
+            kinds = set(hosts.host_kinds())
+        assert {"pysot", "transt", "trdimp"} <= kinds
+        assert "adapter missing = slt_missing_adapter.host:ADAPTER" in caplog.text
+        assert "No module named 'slt_missing_adapter'" in caplog.text
+    finally:
+        monkeypatch.undo()
+        hosts.reload()
