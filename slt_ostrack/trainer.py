@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from slt.distributed import DistContext
-from slt.policy import ClipRandom
+from slt.checkpoint import save_checkpoint
 from slt.rollout import explore
 from slt.update import UpdateConfig, check_start, rollout_advantages, rollout_stats, slt_update
 from slt_ostrack import host_root
@@ -65,16 +65,16 @@ class SLTTrainer(LTRTrainer):
         for i, data in enumerate(loader, 1):
             self.data_read_done_time = self.data_to_gpu_time = time.time()
             self.actor.eval()  # exploration and update both in eval mode (dropout off), as official SLT
-            rollout = explore(self.tracker, data, ClipRandom.for_batch(data), samples=self.samples)
+            rollout = explore(self.tracker, data, samples=self.samples)  # draws keyed by each clip's key
             if loader.training:
                 torch.set_grad_enabled(True)
                 stats = slt_update(self.actor, self.actor.net.parameters(), self.optimizer, rollout, self.update,
                                    device=self.device)
             else:
                 stats = rollout_stats(rollout, rollout_advantages(rollout, self.update))
-            if not self.checked_start:
+            if not self.checked_start and self.dist.is_main:
                 check_start(stats, "INIT_CHECKPOINT of the SLT config")
-                self.checked_start = True
+            self.checked_start = True
             self._update_stats(stats, len(data["search_images"]), loader)
             self._print_stats(i, loader, len(data["search_images"]))
 
@@ -86,13 +86,10 @@ class SLTTrainer(LTRTrainer):
         if not self.dist.is_main:
             return
         directory = self._checkpoint_dir_of_project()
-        os.makedirs(directory, exist_ok=True)
         state = {"epoch": self.epoch, "net_type": NET_TYPE, "net": bare(self.actor.net).state_dict(),
                  "optimizer": self.optimizer.state_dict(),
                  "lr_scheduler": self.lr_scheduler.state_dict() if self.lr_scheduler is not None else {}}
-        path = os.path.join(directory, f"{NET_TYPE}_ep{self.epoch:04d}.pth.tar")
-        torch.save(state, path + ".tmp")
-        os.replace(path + ".tmp", path)
+        path = save_checkpoint(os.path.join(directory, f"{NET_TYPE}_ep{self.epoch:04d}.pth.tar"), state)
         logger.info("saved %s", path)
 
     def load_checkpoint(self, checkpoint: Any = None, fields: Any = None, ignore_fields: Any = None,

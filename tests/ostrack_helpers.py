@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from transt_helpers import copy_tree
+from ltr_helpers import copy_tree
 
 PATCHES = Path(__file__).resolve().parent.parent / "slt_ostrack" / "patches"
 

@@ -144,14 +144,14 @@ def test_one_slt_iteration(net, cfg) -> None:
 
 @pytest.fixture(scope="module")
 def got10k(tmp_path_factory) -> Path:
-    from transt_helpers import synthetic_got10k
+    from ltr_helpers import synthetic_got10k
 
     return synthetic_got10k(tmp_path_factory.mktemp("got10k"), videos=2, frames=20, seed=0)
 
 
 def test_patch_set_applies_and_reverts_byte_identical(tmp_path) -> None:
     from ostrack_helpers import patched_copy, revert
-    from transt_helpers import tree_digest
+    from ltr_helpers import tree_digest
 
     tree = patched_copy(HOST, tmp_path / "tree")
     assert "hand_over(sys.argv[1:])" in (tree / "lib" / "train" / "run_training.py").read_text()
@@ -168,7 +168,7 @@ def test_host_train_py_runs_slt_evaluates_and_resumes(tmp_path, got10k) -> None:
     import time
 
     from ostrack_helpers import patched_copy, write_slt_config, write_train_local
-    from transt_helpers import host_env, run_python
+    from ltr_helpers import host_env, run_python
 
     tree = patched_copy(HOST, tmp_path / "tree")
     write_train_local(tree, tmp_path / "workspace", got10k)
@@ -179,7 +179,7 @@ def test_host_train_py_runs_slt_evaluates_and_resumes(tmp_path, got10k) -> None:
             "--config", str(write_slt_config(tmp_path / "smoke.yaml", epochs=2))]
     checkpoint = out / "checkpoints" / "train" / "ostrack" / "smoke" / "OSTrack_ep0001.pth.tar"
     first = subprocess.Popen([sys.executable, "-W", "ignore", *args], cwd=tree, start_new_session=True,
-                             env=host_env(tree, PATH=f"{bin_dir}:{path}"), stdout=subprocess.DEVNULL,
+                             env=host_env(tree, 2, PATH=f"{bin_dir}:{path}"), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while not checkpoint.is_file() and first.poll() is None and time.monotonic() < deadline:
@@ -192,7 +192,7 @@ def test_host_train_py_runs_slt_evaluates_and_resumes(tmp_path, got10k) -> None:
     assert state["epoch"] == 1 and "box_head.conv5_ctr.weight" in state["net"]
 
     from ostrack_helpers import write_test_local, write_test_yaml
-    from transt_helpers import synthetic_got10k
+    from ltr_helpers import synthetic_got10k
 
     val = synthetic_got10k(tmp_path / "got10k", videos=1, frames=6, seed=3, split="val")
     write_test_local(tree, tmp_path / "got10k", out, tmp_path / "results")
@@ -218,7 +218,7 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path, got10k, cfg) -> None:
     weights as one process (1e-5), and both moved away from the initial weights. SGD, so the update is linear
     in the averaged gradient."""
     from ostrack_helpers import write_slt_config, write_train_local
-    from transt_helpers import copy_tree, run_python
+    from ltr_helpers import copy_tree, run_python
 
     from slt_ostrack.network import build_network
 
