@@ -95,10 +95,11 @@ def crop_windows(regions: Tensor, sizes: Sequence[tuple[int, int]]) -> np.ndarra
 
 
 def crop_batch(frames: FrameBatch, regions: Tensor, out_size: int, padding: Tensor) -> Tensor:
-    """Crop ``B`` square regions -> ``(B, 3, out_size, out_size)`` float32 pixel values (0-255 range).
+    """Crop ``B`` square regions -> ``(B, C, out_size, out_size)`` float32 pixel values (C = the canvas's channels,
+    3 for frames).
 
     ``regions``: ``(B, 4)`` x0, y0, side, side (continuous image coordinates, see module doc); ``padding``:
-    ``(B, 3)`` colour outside the image. Rows map to frames copy-major: ``B = copies * F`` and row ``r`` crops
+    ``(B, C)`` value outside the image. Rows map to frames copy-major: ``B = copies * F`` and row ``r`` crops
     frame ``r % F`` -- the SCST layout, where the greedy copy of N sequences comes first and the sampling copy
     second -- so frames are never duplicated.
 
@@ -107,6 +108,7 @@ def crop_batch(frames: FrameBatch, regions: Tensor, out_size: int, padding: Tens
     in-image shares of the bilinear weights (what sampling ``frame - padding`` inside the image gives).
     """
     num_frames = len(frames)
+    channels = frames.canvas.shape[1]
     rows = regions.shape[0]
     if rows % num_frames:
         raise ValueError(f"{rows} crop regions do not split into copies of {num_frames} frames")
@@ -123,10 +125,28 @@ def crop_batch(frames: FrameBatch, regions: Tensor, out_size: int, padding: Tens
     grid = grid.view(copies, num_frames, out_size, out_size, 2).transpose(0, 1)
     grid = grid.reshape(num_frames, copies * out_size, out_size, 2)
     out = F.grid_sample(frames.canvas, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    out = out.view(num_frames, 3, copies, out_size, out_size).permute(2, 0, 1, 3, 4)
-    out = out.reshape(rows, 3, out_size, out_size)
+    out = out.view(num_frames, channels, copies, out_size, out_size).permute(2, 0, 1, 3, 4)
+    out = out.reshape(rows, channels, out_size, out_size)
     outside = 1.0 - wy[:, None, :, None] * wx[:, None, None, :]
     return out + padding.to(out.dtype)[:, :, None, None] * outside
+
+
+def crop_masks(masks: Sequence[np.ndarray], regions: Tensor, out_size: int) -> Tensor:
+    """Crop F binary masks to ``B = copies * F`` square regions -> ``(B, out_size, out_size)`` uint8 0/1.
+
+    ``masks``: F ``(H, W)`` arrays (0/1, any dtype; nonzero is foreground), row ``r`` of ``regions`` ``(B, 4)``
+    (x0, y0, side, side, as :func:`crop_batch`) cropping ``masks[r % F]``. The same geometry as the image crops
+    of those regions: bilinear sampling, background (0) outside the image, then thresholded at 0.5; so a crop's
+    mask lines up with its pixels and with ground truth moved into the crop by the same region.
+    """
+    device = regions.device
+    sizes = torch.tensor([m.shape[:2] for m in masks], dtype=torch.float32, device=device)
+    canvas = torch.zeros((len(masks), 1, int(sizes[:, 0].max()), int(sizes[:, 1].max())), device=device)
+    for k, mask in enumerate(masks):
+        canvas[k, 0, : mask.shape[0], : mask.shape[1]] = torch.from_numpy(np.asarray(mask) != 0).to(device)
+    padding = canvas.new_zeros((regions.shape[0], 1))
+    sampled = crop_batch(FrameBatch(canvas=canvas, sizes=sizes), regions, out_size, padding)
+    return (sampled[:, 0] >= 0.5).to(torch.uint8)
 
 
 def _inside_share(index: Tensor, size: Tensor) -> Tensor:

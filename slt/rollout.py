@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from slt.boxes import box_iou_xywh
-from slt.crop import to_uint8
+from slt.crop import crop_masks, to_uint8
 from slt.policy import ClipRandom, Randomness
 from slt.scst import mean_iou_return
 
@@ -67,7 +67,9 @@ class Rollout:
     (L, R, 3, C, C) uint8, ``gt_in_crop`` (L, R, 4) xywh in crop pixels (NaN where the frame has no valid ground
     truth), ``extras`` name -> (L, R, ...); ``templates`` (N, ...) the template record of ``batch_init``;
     ``static_iou`` (N, L): the IoU of a tracker that keeps the first frame's box, the floor any trained tracker
-    beats.
+    beats. When some clip of the batch has ground-truth masks (``search_masks``): ``masks`` (L, R, C, C) uint8 0/1,
+    each frame's mask cropped to the recorded search crop (zeros for clips without masks), and ``has_mask``
+    (L, R) bool, True where the clip has masks; both None otherwise.
     """
 
     boxes: Tensor
@@ -79,6 +81,8 @@ class Rollout:
     extras: dict[str, Tensor]
     templates: Tensor
     static_iou: Tensor
+    masks: Tensor | None = None
+    has_mask: Tensor | None = None
 
     @property
     def num_samples(self) -> int:
@@ -132,6 +136,8 @@ class Rollout:
             advantages=flat(per_trajectory),
             mask=flat(frame < self.lengths[clip]),
             templates=self.templates,
+            masks=None if self.masks is None else flat(self.masks),
+            has_mask=None if self.has_mask is None else flat(self.has_mask),
         )
 
 
@@ -142,7 +148,8 @@ class Samples:
     ``sequence`` (M,) index of the clip each sample came from (into ``templates``), ``actions`` (M,),
     ``crops`` (M, 3, C, C) uint8, ``gt_in_crop`` (M, 4) xywh crop pixels (NaN: no ground truth), ``extras``,
     ``advantages`` (M,) the advantage of the sample's trajectory, ``mask`` (M,) False on padded frames,
-    ``templates`` (N, ...).
+    ``templates`` (N, ...); ``masks`` (M, C, C) uint8 0/1 ground-truth masks in crop pixels and ``has_mask`` (M,)
+    bool where a clip of the batch had masks (:class:`Rollout`), else None.
     """
 
     sequence: Tensor
@@ -153,6 +160,8 @@ class Samples:
     advantages: Tensor
     mask: Tensor
     templates: Tensor
+    masks: Tensor | None = None
+    has_mask: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -162,6 +171,8 @@ class Samples:
             sequence=fn(self.sequence), actions=fn(self.actions), crops=fn(self.crops),
             gt_in_crop=fn(self.gt_in_crop), extras={k: fn(v) for k, v in self.extras.items()},
             advantages=fn(self.advantages), mask=fn(self.mask), templates=templates,
+            masks=None if self.masks is None else fn(self.masks),
+            has_mask=None if self.has_mask is None else fn(self.has_mask),
         )
 
     def chunks(self, size: int) -> Iterator["Samples"]:
@@ -223,7 +234,8 @@ def explore(
 
     Uses ``template_images``, ``template_annos``, ``search_images`` (T frames each) and ``search_annos`` of
     ``batch`` (see :class:`slt.sampling.SequenceSampler`); optional ``num_frames`` (real clip lengths, shorter
-    clips padded by repetition) and ``search_visible``. The tracker starts on frame 0's ground truth (a clip
+    clips padded by repetition), ``search_visible`` and ``search_masks`` (per clip (T, H, W) 0/1 or None; the
+    sampled rows' masks are cropped to their search crops, :attr:`Rollout.masks`). The tracker starts on frame 0's ground truth (a clip
     whose frame 0 is invisible or has no valid box raises ``ValueError`` naming it) and tracks frames
     ``1..T-1`` with ``1 + samples`` copies of each clip; frame ``t`` counts as valid when ``t < num_frames``.
 
@@ -256,6 +268,7 @@ def explore(
     in_crop = torch.stack([gt_in_crop(gt_track[:, t].repeat(samples, 1), s.regions[sampled], crop_size)
                            for t, s in enumerate(steps)])
     extras = {k: torch.stack([s.extras[k][sampled] for s in steps]).clone() for k in steps[0].extras}
+    masks, has_mask = _crop_clip_masks(batch, [s.regions[sampled] for s in steps], crop_size, samples)
     return Rollout(
         boxes=boxes.clone(),
         iou=iou.clone(),
@@ -266,4 +279,29 @@ def explore(
         extras=extras,
         templates=templates.clone(),
         static_iou=box_iou_xywh(first[:, None].to(device), gt_track),
+        masks=masks,
+        has_mask=has_mask,
     )
+
+
+def _crop_clip_masks(
+    batch: dict[str, list[Any]], regions: list[Tensor], crop_size: int, samples: int
+) -> tuple[Tensor | None, Tensor | None]:
+    """``(masks (L, R, C, C) uint8, has_mask (L, R) bool)`` of the sampled rows (row ``j`` follows clip
+    ``j % N``) from ``batch['search_masks']``, ``regions`` one ``(R, 4)`` per tracked frame; (None, None) when no
+    clip has masks. Clips without masks get zero masks."""
+    clip_masks = batch.get("search_masks")
+    if clip_masks is None or all(m is None for m in clip_masks):
+        return None, None
+    frames = batch["search_images"]
+    for k, (clip, frame_stack) in enumerate(zip(clip_masks, frames)):
+        if clip is not None and tuple(np.shape(clip)) != tuple(np.shape(frame_stack))[:3]:
+            raise ValueError(f"clip {batch.get('sequence', list(range(len(frames))))[k]}: search_masks "
+                             f"{tuple(np.shape(clip))} do not match its frames {tuple(np.shape(frame_stack))[:3]}")
+    present = torch.tensor([m is not None for m in clip_masks], device=regions[0].device)
+    cropped = []
+    for t, step_regions in enumerate(regions, start=1):
+        step = [m[t] if m is not None else np.zeros(f[t].shape[:2], np.uint8) for m, f in zip(clip_masks, frames)]
+        cropped.append(crop_masks(step, step_regions, crop_size))
+    has_mask = present.repeat(samples)[None, :].expand(len(regions), -1).clone()
+    return torch.stack(cropped), has_mask

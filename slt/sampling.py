@@ -206,8 +206,11 @@ class SpatialSequenceAugment:
 
 
 def list_collate(batch: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Transpose a list of sample dicts into a dict of lists (no stacking: videos differ in resolution)."""
-    return {key: [sample[key] for sample in batch] for key in batch[0]}
+    """Transpose a list of sample dicts into a dict of lists (no stacking: videos differ in resolution).
+
+    A key some samples lack (``search_masks`` of clips from datasets without masks) is None for those."""
+    keys = list(dict.fromkeys(key for sample in batch for key in sample))
+    return {key: [sample.get(key) for sample in batch] for key in keys}
 
 
 class SequenceSampler(torch.utils.data.Dataset):
@@ -244,8 +247,9 @@ class SequenceSampler(torch.utils.data.Dataset):
     A sample is a dict: ``template_images`` (H, W, 3) uint8 (RGB or BGR, see ``channel_order``), ``template_annos`` (4,) xywh float32,
     ``search_images`` (T, H, W, 3) uint8, ``search_annos`` (T, 4) xywh, ``search_visible`` (T,) bool,
     ``frame_ids`` (T,), ``dataset`` (name), ``sequence`` (sequence name), ``search_class`` (str or None),
-    ``num_frames`` (T), ``search_masks`` (T, H, W) uint8 when the dataset gives masks (``anno['mask']``), ``key`` ``(seed, epoch, index)``: what the clip's exploration randomness is keyed by
-    (:class:`slt.policy.ClipRandom`).
+    ``num_frames`` (T), ``search_masks`` (T, H, W) uint8 0/1 when the dataset gives masks (``anno['mask']``;
+    continued frames carry their augmented masks), ``key`` ``(seed, epoch, index)``: what the clip's exploration
+    randomness is keyed by (:class:`slt.policy.ClipRandom`).
     """
 
     def __init__(

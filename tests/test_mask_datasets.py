@@ -72,6 +72,25 @@ def test_sampler_turns_coco_images_into_augmented_clips_with_masks(coco):
     sample = sampler[0]
     assert sample["search_images"].shape[0] == 3 and sample["search_masks"].shape[0] == 3
     assert len({tuple(b) for b in sample["search_annos"].tolist()}) == 3
+    assert sample["search_masks"].dtype == np.uint8 and set(np.unique(sample["search_masks"])) <= {0, 1}
+    for t in range(3):  # each augmented mask moved with its box (the polygon masks fill their boxes)
+        ys, xs = np.nonzero(sample["search_masks"][t])
+        x, y, w, h = sample["search_annos"][t]
+        assert abs(xs.min() - x) <= 1.5 and abs(xs.max() + 1 - (x + w)) <= 1.5
+        assert abs(ys.min() - y) <= 1.5 and abs(ys.max() + 1 - (y + h)) <= 1.5
+
+
+def test_coco_instances_without_segmentation_give_no_mask(tmp_path, coco):
+    content = json.loads(coco.annotation_file.read_text())
+    del content["annotations"][0]["segmentation"]
+    path = tmp_path / "boxes_only.json"
+    path.write_text(json.dumps(content))
+    boxes_only = CocoImages(path, coco.image_dir)
+    assert "mask" not in boxes_only.get_frames(0, [0])[1]
+    assert "mask" in boxes_only.get_frames(1, [0])[1]
+    sample = SequenceSampler([boxes_only], p_datasets=None, num_frames=2, seed=0)
+    kinds = {(s["sequence"], "search_masks" in s) for s in (sample[k] for k in range(8))}
+    assert kinds == {("annotation10", False), ("annotation11", True)}
 
 
 def _palette_png(path, ids):

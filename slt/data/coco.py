@@ -35,7 +35,8 @@ class CocoImages:
         image_dir: folder the images' ``file_name`` are relative to.
         name: what :meth:`get_name` returns.
         min_area: instances with a smaller box area (pixels) are dropped; ``iscrowd`` instances always are.
-        masks: decode ``segmentation`` into ``anno['mask']`` (H, W) float32 0/1 in :meth:`get_frames`.
+        masks: decode ``segmentation`` into ``anno['mask']`` (H, W) float32 0/1 in :meth:`get_frames` (an
+            instance without ``segmentation`` gives no mask, so SLT-SiamAttn's mask loss skips it).
     """
 
     def __init__(self, annotation_file: str | os.PathLike, image_dir: str | os.PathLike, name: str = "coco",
@@ -106,7 +107,7 @@ class CocoImages:
     def get_frames(self, seq_id: int, frame_ids: Sequence[int], anno: dict[str, torch.Tensor] | None = None
                    ) -> tuple[list[np.ndarray], dict[str, list[torch.Tensor]], dict[str, str | None]]:
         """The image (HxWx3 uint8 RGB) once per requested id (all must be 0), its annotation, and its mask in
-        ``anno_frames['mask']`` when ``masks``."""
+        ``anno_frames['mask']`` when ``masks`` and the instance has a segmentation."""
         from slt.data.image import read_rgb
 
         if any(f != 0 for f in frame_ids):
@@ -115,7 +116,7 @@ class CocoImages:
         image = read_rgb(self.image_dir / self.images[int(ann["image_id"])]["file_name"])
         anno = self.get_sequence_info(seq_id) if anno is None else anno
         anno_frames = {key: [value[0, ...].clone() for _ in frame_ids] for key, value in anno.items()}
-        if self.masks:
+        if self.masks and ann.get("segmentation"):
             mask = torch.from_numpy(self.mask(seq_id))
             if tuple(mask.shape) != image.shape[:2]:
                 raise DataError(f"{self.annotation_file}: annotation {ann.get('id')}: image size "
