@@ -2,8 +2,8 @@
 
 ``python -m slt_pysot.siamattn_train --cfg experiments/slt_siamattn/config.yaml`` (the SiamAttn checkout on
 ``PYTHONPATH``), or SiamAttn's ``tools/train.py`` once patched (``slt patch-host siamattn``). Trained beyond
-SLT-SiamRPN++'s groups: the attention enhancement, the feature fusion and the box-refinement head, at
-``TRAIN.BASE_LR``. Data, schedule and checkpoints as :mod:`slt_pysot.train`.
+SLT-SiamRPN++'s groups: the attention enhancement, the feature fusion, the box-refinement head and the mask head,
+at ``TRAIN.BASE_LR`` (the official SiamAttn groups). Data, schedule and checkpoints as :mod:`slt_pysot.train`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pysot.models.model_builder import ModelBuilder  # noqa: E402
 from slt_pysot import train  # noqa: E402
 from slt_pysot.siamattn_actor import SLTSiamAttnActor  # noqa: E402
 
-HEADS = ("feature_enhance", "feature_fusion", "bbox_head")
+HEADS = ("feature_enhance", "feature_fusion", "bbox_head", "mask_head")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
