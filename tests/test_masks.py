@@ -111,7 +111,8 @@ def test_rollout_records_the_sampled_rows_masks_in_their_search_crops():
             assert abs(xs.min() - x) <= scale and abs(xs.max() + 1 - (x + w)) <= scale
             assert abs(ys.min() - y) <= scale and abs(ys.max() + 1 - (y + h)) <= scale
     samples = rollout.samples(torch.zeros(1, 3))
-    assert samples.masks.shape == (steps * rows, size, size) and samples.has_mask.tolist() == [True, False, True] * steps
+    assert samples.masks.shape == (steps * rows, size, size)
+    assert samples.has_mask.tolist() == [True, False, True] * steps
     chunk = next(samples.chunks(4))
     assert torch.equal(chunk.masks, samples.masks[:4]) and chunk.has_mask.tolist() == [True, False, True, True]
     assert torch.equal(samples.to("cpu").masks, samples.masks)
