@@ -235,9 +235,9 @@ def explore(
     Uses ``template_images``, ``template_annos``, ``search_images`` (T frames each) and ``search_annos`` of
     ``batch`` (see :class:`slt.sampling.SequenceSampler`); optional ``num_frames`` (real clip lengths, shorter
     clips padded by repetition), ``search_visible`` and ``search_masks`` (per clip (T, H, W) 0/1 or None; the
-    sampled rows' masks are cropped to their search crops, :attr:`Rollout.masks`). The tracker starts on frame 0's ground truth (a clip
-    whose frame 0 is invisible or has no valid box raises ``ValueError`` naming it) and tracks frames
-    ``1..T-1`` with ``1 + samples`` copies of each clip; frame ``t`` counts as valid when ``t < num_frames``.
+    sampled rows' masks are cropped to their search crops, :attr:`Rollout.masks`). The tracker starts on frame 0's
+    ground truth (a clip whose frame 0 is invisible or has no valid box raises ``ValueError`` naming it) and tracks
+    frames ``1..T-1`` with ``1 + samples`` copies of each clip; frame ``t`` counts as valid when ``t < num_frames``.
 
     ``random``: the sampling randomness; default :meth:`slt.policy.ClipRandom.for_batch` (draws keyed by each
     clip's ``key``, so a clip explores alike in any process, rank or batch position). ``samples > 1`` needs a
