@@ -23,7 +23,7 @@ from slt.demo import FULL
 from slt.evaluation import evaluate_dataset
 from slt.reference.tracker import ReferenceTracker
 from slt.reference.train import RunOptions, run_slt
-from slt_vs_flt import common_parser, converged_flt, load_data
+from slt_vs_flt import common_parser, converged_flt, load_data, recipe_of
 
 INTERVALS = (1, 2, 3, 4)
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = common_parser(__doc__, 1, "slt_out/benchmarks/sa_ablation").parse_args(argv)
     data = load_data(args)
     train, test = data["train"], data["test"]
-    slt = dataclasses.replace(FULL.slt, steps=args.slt_steps, lr=args.slt_lr, samples=args.samples)
+    slt = recipe_of(args)
     recipes = {  # row -> (run name, recipe); "slt" is slt_vs_flt.py's SLT run
         "SLT without SA": ("slt_without_sa", dataclasses.replace(slt, frame_sample_mode="sequential")),
         "SLT with SA": ("slt", slt),

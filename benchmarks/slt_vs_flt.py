@@ -53,8 +53,8 @@ from slt.demo import FULL, DataSpec, synthetic_dataset, validation_clips
 from slt.evaluation import evaluate_dataset
 from slt.reference.model import ReferenceSiamRPN
 from slt.reference.tracker import ReferenceTracker
-from slt.reference.train import (AnnealRecipe, CpuBudget, FLTRecipe, RunOptions, anneal_flt, build_model,
-                                 run_flt, run_slt)
+from slt.reference.train import (AnnealRecipe, CpuBudget, FLTRecipe, RunOptions, SLTRecipe, anneal_flt,
+                                 build_model, run_flt, run_slt)
 
 ROWS = ("FLT", "FLT continued", "+SS", "+SS+SO", "SLT")
 CONTRASTS = (("SLT", "FLT"), ("SLT", "FLT continued"), ("+SS+SO", "+SS"), ("SLT", "+SS+SO"))
@@ -96,6 +96,13 @@ def val_auc(model: ReferenceSiamRPN, data: dict) -> float:
     return float(np.mean(evaluate(model, data["val"], "validation")))
 
 
+def recipe_of(args: argparse.Namespace) -> SLTRecipe:
+    """The demo's SLT recipe with the levers of the command line (steps, rate, S, baseline, temperature)."""
+    return dataclasses.replace(FULL.slt, steps=args.slt_steps, lr=args.slt_lr, samples=args.samples,
+                               tracker=dataclasses.replace(FULL.slt.tracker, temperature=args.temperature),
+                               update=dataclasses.replace(FULL.slt.update, baseline=args.baseline))
+
+
 def converged_flt(seed: int, args: argparse.Namespace, data: dict, opts: RunOptions) -> tuple[ReferenceSiamRPN, dict]:
     """The seed's converged FLT tracker (step 1 of the module doc) and its record; reused from
     ``opts.out_dir`` when a previous run wrote it."""
@@ -118,18 +125,36 @@ def converged_flt(seed: int, args: argparse.Namespace, data: dict, opts: RunOpti
     return model.eval(), done
 
 
+def check_settings(path: Path, settings: dict) -> None:
+    """Write ``settings`` to ``path``, or check that a previous run there used the same ones: finished arms
+    are reused only under the settings they were trained with (raises ``ValueError`` naming the keys)."""
+    settings = json.loads(json.dumps(settings))
+    if not path.exists():
+        path.write_text(json.dumps(settings, indent=2) + "\n")
+        return
+    saved = json.loads(path.read_text())
+    changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+    if changed:
+        raise ValueError(f"{path} records a run with other settings ({', '.join(changed)}); its arms would be "
+                         "reused under the new ones: use another --out")
+
+
 def run_seed(seed: int, args: argparse.Namespace, data: dict) -> dict:
     """All arms of one seed (module doc), resumed arm by arm from ``seed<n>/arms.json``."""
     out = args.out / f"seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
     opts = RunOptions(out_dir=out, seed=seed, progress=not args.no_progress, tensorboard=False)
+    slt_recipe = recipe_of(args)
+    check_settings(out / "settings.json", {"slt": dataclasses.asdict(slt_recipe),
+                                           "continued_lrs": list(args.continued_lrs), "test_videos": args.test_videos,
+                                           "val_videos": args.val_videos, "train_videos": args.train_videos,
+                                           "flt": [args.flt_steps, args.round_steps, args.patience, args.max_rounds]})
     model, flt_record = converged_flt(seed, args, data, opts)
     flt_weights = {k: v.clone() for k, v in model.state_dict().items()}
     record = out / "arms.json"
     arms: dict[str, dict] = json.loads(record.read_text()) if record.exists() else {}
     # Budgeted arms never checkpoint mid-run and never resume one: an arm is redone whole or reused whole.
     arm_opts = dataclasses.replace(opts, checkpoint_every=10**9, checkpoint_minutes=0.0, resume=False)
-    slt_recipe = dataclasses.replace(FULL.slt, steps=args.slt_steps, lr=args.slt_lr, samples=args.samples)
     clips = validation_clips(data["val"], 32)
 
     def arm(name: str, train: Callable[[ReferenceSiamRPN, CpuBudget | None], list[dict]],
@@ -246,6 +271,9 @@ def common_parser(doc: str, seeds: int, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--slt-steps", type=int, default=FULL.slt.steps)
     parser.add_argument("--slt-lr", type=float, default=FULL.slt.lr)
     parser.add_argument("--samples", type=int, default=FULL.slt.samples, help="sampled trajectories per clip")
+    parser.add_argument("--baseline", default=FULL.slt.update.baseline,
+                        help="SCST baseline: greedy, or mean_of_samples (leave-one-out, needs --samples >= 2)")
+    parser.add_argument("--temperature", type=float, default=FULL.slt.tracker.temperature)
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
