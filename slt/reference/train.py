@@ -107,6 +107,7 @@ class CpuBudget:
         if used >= self.seconds:
             raise BudgetSpent(f"{used:.1f} of {self.seconds:.1f} CPU seconds used")
 
+
 @dataclass
 class RunOptions:
     """Where and how a recipe runs."""
@@ -152,8 +153,9 @@ def run_flt(
 ) -> list[dict[str, float]]:
     """Frame-level training of ``model`` in place; returns the per-step history.
 
-    With a ``budget`` the run stops before the first step that would start past it (``recipe.steps`` is then a
-    cap); the weights are those of the last finished step (no checkpoint is written at the stop)."""
+    With a ``budget`` the run stops before the first step that would start with the budget already used
+    (``recipe.steps`` is then a cap); the weights are those of the last finished step (no checkpoint is written
+    at the stop). Budgets are per process: a torchrun run (``opts.dist.world_size > 1``) raises ``ValueError``."""
     sampler = PairSampler(datasets, samples_per_epoch=recipe.steps * recipe.batch_size,
                           frame_range=recipe.frame_range, neg_prob=recipe.neg_prob, seed=opts.seed)
     actor = FLTActor(model, config=recipe.flt)
@@ -173,13 +175,16 @@ def run_flt(
         grad_norm, skipped = apply_gradients(list(model.parameters()), optimizer, recipe.grad_clip, finite)
         return {**average_stats(stats, opts.device), "grad_norm": grad_norm, "skipped": skipped}
 
-    history = _run_within(runner, sampler, step, opts.resume)
+    history = _run_within(runner, sampler, step, opts.resume, budget)
     model.eval()
     return history
 
 
-def _run_within(runner: Runner, sampler: Any, step: Callable, resume: bool) -> list[dict[str, float]]:
+def _run_within(runner: Runner, sampler: Any, step: Callable, resume: bool,
+                budget: CpuBudget | None) -> list[dict[str, float]]:
     """``runner.run``; a :class:`BudgetSpent` from ``step`` ends the run with the steps finished so far."""
+    if budget is not None and runner.dist.world_size > 1:
+        raise ValueError(f"{runner.name}: a CPU budget is per process; ranks would stop at different steps")
     try:
         return runner.run(sampler, step, resume=resume)
     except BudgetSpent as spent:
@@ -219,7 +224,7 @@ def run_slt(
             stats["val_greedy_miou"] = float(greedy_miou(tracker, validation).mean())
         return stats
 
-    return _run_within(runner, sampler, step, opts.resume)
+    return _run_within(runner, sampler, step, opts.resume, budget)
 
 
 @dataclass(frozen=True)
