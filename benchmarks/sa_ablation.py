@@ -1,10 +1,11 @@
 """Sequence-level augmentation (SA) ablation: trackers evaluated on videos played at frame intervals 1-4.
 
 The paper's SA table (LaSOT, i = 1..4) shows random-interval clips keep the drop smallest as the video gets
-faster. Here, per seed: FLT to a plateau (as ``slt_vs_flt.py``), then from its weights SLT with sequential
-clips only (no SA) and SLT with random-interval clips (SA, PySOT's setting: probability 0.5, max interval 7),
-each evaluated on the held-out videos keeping every i-th frame. On the ``--out`` folder of ``slt_vs_flt.py``
-it reuses that benchmark's FLT plateau and its SLT run (the same recipe as SLT with SA).
+faster. Here, per seed: the converged (annealed) FLT of ``slt_vs_flt.py``, then from its weights SLT with
+sequential clips only (no SA) and SLT with random-interval clips (SA, PySOT's setting: probability 0.5, max
+interval 7), the same number of steps each, evaluated on the held-out videos keeping every i-th frame. On the
+``--out`` folder of ``slt_vs_flt.py`` it reuses that benchmark's converged FLT and its SLT run (the same
+recipe as SLT with SA).
 
     python benchmarks/sa_ablation.py --seeds 1 --out /tmp/sa_ablation
 """
@@ -21,8 +22,8 @@ import numpy as np
 from slt.demo import FULL
 from slt.evaluation import evaluate_dataset
 from slt.reference.tracker import ReferenceTracker
-from slt.reference.train import RunOptions, build_model, run_slt
-from slt_vs_flt import common_parser, flt_to_plateau, load_data
+from slt.reference.train import RunOptions, run_slt
+from slt_vs_flt import common_parser, converged_flt, load_data, recipe_of
 
 INTERVALS = (1, 2, 3, 4)
 
@@ -49,22 +50,23 @@ class EveryNthFrame:
 def main(argv: list[str] | None = None) -> int:
     args = common_parser(__doc__, 1, "slt_out/benchmarks/sa_ablation").parse_args(argv)
     data = load_data(args)
-    train, val, test = data["train"], data["val"], data["test"]
+    train, test = data["train"], data["test"]
+    slt = recipe_of(args)
     recipes = {  # row -> (run name, recipe); "slt" is slt_vs_flt.py's SLT run
-        "SLT without SA": ("slt_without_sa",
-                           dataclasses.replace(FULL.slt, steps=args.slt_steps, frame_sample_mode="sequential")),
-        "SLT with SA": ("slt", dataclasses.replace(FULL.slt, steps=args.slt_steps)),
+        "SLT without SA": ("slt_without_sa", dataclasses.replace(slt, frame_sample_mode="sequential")),
+        "SLT with SA": ("slt", slt),
     }
     table: dict[str, list[list[float]]] = {name: [] for name in ("FLT", *recipes)}
     for seed in range(args.seeds):
         opts = RunOptions(out_dir=args.out / f"seed{seed}", seed=seed, progress=not args.no_progress,
                           tensorboard=False)
-        model = build_model(seed=seed)
-        flt_to_plateau(model, train, val, args, opts, FULL.slt)
+        model, _ = converged_flt(seed, args, data, opts)
         models = {"FLT": copy.deepcopy(model)}
+        # As slt_vs_flt.py runs SLT: one checkpoint, at the end, so either benchmark reuses the other's run.
+        slt_opts = dataclasses.replace(opts, checkpoint_every=10**9, checkpoint_minutes=0.0)
         for name, (run_name, recipe) in recipes.items():
             net = copy.deepcopy(model)
-            run_slt(net, [train], recipe, opts, name=run_name)
+            run_slt(net, [train], recipe, slt_opts, name=run_name)
             models[name] = net
         for name, net in models.items():
             tracker = ReferenceTracker(net.eval(), FULL.slt.tracker)

@@ -37,7 +37,7 @@ def _demo(args: argparse.Namespace) -> int:
     from slt.demo import DemoOptions, run_demo
 
     result = run_demo(DemoOptions(out=args.out, seed=args.seed, device=args.device, quick=args.quick,
-                                  progress=not args.no_progress))
+                                  progress=not args.no_progress, test_videos=args.test_videos))
     sys.stdout.write(f"\nHeld-out synthetic videos, one-pass evaluation (percent; protocols named above the "
                      f"table):\n{result.table()}\n\n")
     for name, path in result.files.items():
@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default cpu)")
     demo.add_argument("--quick", action="store_true", help="a small run for tests (about 2 minutes)")
+    demo.add_argument("--test-videos", type=int, default=None,
+                      help="held-out test videos (default 100; 8 with --quick)")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(run=_demo)
 

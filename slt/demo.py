@@ -1,20 +1,23 @@
 """``slt demo``: frame-level training, then SLT fine-tuning, on synthetic videos, with a before/after table.
 
 Steps: make (or reuse) synthetic GOT-10k-layout training and held-out videos -> pre-train the reference
-SiamRPN frame by frame (FLT) -> evaluate -> fine-tune it with SLT from the FLT weights -> evaluate again ->
-table, success plot, training curves, TensorBoard scalars under ``--out``. Every stage checkpoints; running
-the demo again with the same ``--out`` and ``--seed`` resumes or reuses what is done.
+SiamRPN frame by frame (FLT) -> fine-tune it with SLT from the FLT weights -> the control: FLT continued from
+the same weights at SLT's learning rate for about SLT's compute -> evaluate all three -> table, success plot,
+training curves, TensorBoard scalars under ``--out``. Every stage checkpoints; running the demo again with the
+same ``--out`` and ``--seed`` resumes or reuses what is done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import shutil
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -49,16 +52,29 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """What the demo trains and evaluates on, and for how long."""
+    """What the demo trains and evaluates on, and for how long.
+
+    ``continued``: the control, FLT continued from the FLT weights at SLT's learning rate. Its step count is
+    fixed, so that a seed gives the same table on every run, and set to match SLT's compute: the CPU seconds
+    each arm used are logged, printed under the table and written to ``cpu_seconds.json`` next to the
+    checkpoints, so the match can be checked.
+    """
 
     train: DataSpec
     test: DataSpec
     val: DataSpec
     flt: FLTRecipe
     slt: SLTRecipe
+    continued: FLTRecipe
     eval_batch: int = 25
     val_frames: int = 32
 
+
+CONTINUED_STEPS = 1000
+"""FLT continued steps for SLT's 200 at no less than SLT's CPU seconds. Measured ratios of the step costs (32
+pairs vs 8 clips x 16 frames): 5.0 FLT steps per SLT step (``benchmarks/slt_vs_flt.py``, whose budgeted arms stop
+on process CPU seconds: 100 FLT steps vs 20 SLT steps with 2 validation measurements, 38 s each, loaded
+machine), 3.7 in issue 13 (0.151 vs 0.555 s per step); the larger one, so the control is never short of compute."""
 
 FULL = DemoPlan(
     train=DataSpec(videos=160, frames=100, seed=1),
@@ -66,6 +82,7 @@ FULL = DemoPlan(
     val=DataSpec(videos=24, frames=100, seed=3),
     flt=FLTRecipe(steps=1500, batch_size=32),
     slt=SLTRecipe(steps=200, num_seq=8, num_frames=16),
+    continued=FLTRecipe(steps=CONTINUED_STEPS, batch_size=32, lr=1e-4),
 )
 QUICK = DemoPlan(
     train=DataSpec(videos=16, frames=48, seed=1),
@@ -73,6 +90,7 @@ QUICK = DemoPlan(
     val=DataSpec(videos=4, frames=40, seed=3),
     flt=FLTRecipe(steps=60, batch_size=16),
     slt=SLTRecipe(steps=8, num_seq=4, num_frames=8, val_every=4),
+    continued=FLTRecipe(steps=16, batch_size=16, lr=1e-4),
     val_frames=16,
     eval_batch=8,
 )
@@ -86,28 +104,43 @@ class DemoOptions:
     quick: bool = False
     progress: bool = True
     plan: DemoPlan | None = field(default=None)
+    test_videos: int | None = None
 
     def resolved_plan(self) -> DemoPlan:
-        return self.plan or (QUICK if self.quick else FULL)
+        """``plan``, else QUICK or FULL; ``test_videos`` replaces its number of held-out test videos."""
+        plan = self.plan or (QUICK if self.quick else FULL)
+        if self.test_videos is None:
+            return plan
+        if self.test_videos < 1:
+            raise ValueError(f"--test-videos must be at least 1, got {self.test_videos}")
+        return replace(plan, test=replace(plan.test, videos=self.test_videos))
 
 
 @dataclass
 class DemoResult:
-    """Metrics per model (``"FLT"``, ``"SLT"``), the SLT history and the files written."""
+    """Metrics per model (``"FLT"``, ``"SLT"``, ``"FLT continued"``), the SLT history, the files written and the
+    CPU seconds of the SLT and FLT-continued training (as measured when they ran)."""
 
     metrics: dict[str, dict[str, float]]
     history: list[dict[str, float]]
     files: dict[str, Path]
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def table(self) -> str:
-        header = f"{'model':<6}" + "".join(f"{label:>10}" for _, label in METRICS)
+        width = 16
+        header = f"{'model':<{width}}" + "".join(f"{label:>10}" for _, label in METRICS)
         rows = ["AUC, Prec@20, NormPrec: LaSOT protocol; AO, SR0.5, SR0.75: GOT-10k protocol", header,
                 "-" * len(header)]
         for name, values in self.metrics.items():
-            rows.append(f"{name:<6}" + "".join(f"{values[key]:>10.1f}" for key, _ in METRICS))
-        flt, slt = self.metrics.get("FLT"), self.metrics.get("SLT")
-        if flt and slt:
-            rows.append(f"{'gain':<6}" + "".join(f"{slt[key] - flt[key]:>+10.1f}" for key, _ in METRICS))
+            rows.append(f"{name:<{width}}" + "".join(f"{values[key]:>10.1f}" for key, _ in METRICS))
+        slt = self.metrics.get("SLT")
+        for base in ("FLT", "FLT continued"):
+            if slt and base in self.metrics:
+                rows.append(f"{'SLT - ' + base:<{width}}"
+                            + "".join(f"{slt[key] - self.metrics[base][key]:>+10.1f}" for key, _ in METRICS))
+        if self.cpu_seconds:
+            rows.append("training CPU seconds (equal-budget control): "
+                        + ", ".join(f"{name} {seconds:.0f}" for name, seconds in self.cpu_seconds.items()))
         return "\n".join(rows)
 
 
@@ -151,17 +184,24 @@ def run_demo(options: DemoOptions) -> DemoResult:
     train_set = synthetic_dataset(data_dir / _data_name("train", plan.train), plan.train, options.progress)
     test_set = synthetic_dataset(data_dir / _data_name("test", plan.test), plan.test, options.progress)
     val_set = synthetic_dataset(data_dir / _data_name("val", plan.val), plan.val, options.progress)
-    runs = out / ("quick" if plan is QUICK else "runs") / f"seed{options.seed}"
+    runs = out / ("quick" if options.quick and options.plan is None else "runs") / f"seed{options.seed}"
     opts = RunOptions(out_dir=runs, device=device, seed=options.seed, progress=options.progress)
 
     model = build_model(device, seed=options.seed)
     run_flt(model, [train_set], plan.flt, opts)
     flt_model = copy.deepcopy(model).eval()
-    history = run_slt(model, [train_set], plan.slt, opts, validation=validation_clips(val_set, plan.val_frames))
+    runs.mkdir(parents=True, exist_ok=True)
+    cpu = _CpuRecord(runs / "cpu_seconds.json")
+    with cpu.measure("SLT"):
+        history = run_slt(model, [train_set], plan.slt, opts, validation=validation_clips(val_set, plan.val_frames))
     slt_model = model.eval()
+    continued_model = copy.deepcopy(flt_model)
+    with cpu.measure("FLT continued"):  # fresh pairs: a seed the FLT run did not draw
+        run_flt(continued_model, [train_set], plan.continued, replace(opts, seed=options.seed + 10**6),
+                name="flt_continued")
 
     metrics, ious = {}, {}
-    for name, net in (("FLT", flt_model), ("SLT", slt_model)):
+    for name, net in (("FLT", flt_model), ("FLT continued", continued_model.eval()), ("SLT", slt_model)):
         tracker = ReferenceTracker(net, plan.slt.tracker)
         result = evaluate_dataset(tracker, test_set, batch_size=plan.eval_batch, progress=options.progress,
                                   desc=f"evaluate {name}", protocols=("lasot", "got10k"))
@@ -175,7 +215,25 @@ def run_demo(options: DemoOptions) -> DemoResult:
         "metrics": out / "metrics.json",
     }
     files["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
-    return DemoResult(metrics=metrics, history=history, files=files)
+    return DemoResult(metrics=metrics, history=history, files=files, cpu_seconds=cpu.seconds)
+
+
+class _CpuRecord:
+    """Process CPU seconds per training stage, kept in a JSON file: a stage measured once (trained to its end)
+    keeps its number when a later run only reuses its checkpoint."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seconds: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+
+    @contextlib.contextmanager
+    def measure(self, name: str) -> Iterator[None]:
+        start = time.process_time()
+        yield
+        if name not in self.seconds:
+            self.seconds[name] = time.process_time() - start
+            self.path.write_text(json.dumps(self.seconds, indent=2) + "\n")
+        logger.info("%s: %.0f CPU seconds of training", name, self.seconds[name])
 
 
 def validation_clips(dataset: Got10k, num_frames: int) -> dict[str, list[Any]]:

@@ -16,11 +16,12 @@ def quick_demo(tmp_path_factory):
 
 def test_quick_demo_reports_both_models_and_writes_its_files(quick_demo):
     out, result = quick_demo
-    assert set(result.metrics) == {"FLT", "SLT"}
+    assert set(result.metrics) == {"FLT", "FLT continued", "SLT"}
     for values in result.metrics.values():
         assert 0.0 <= values["auc"] <= 100.0 and 0.0 <= values["sr50"] <= 100.0
     table = result.table()
-    assert "FLT" in table and "SLT" in table and "gain" in table
+    assert "SLT - FLT continued" in table and "SLT - FLT " in table and "training CPU seconds" in table
+    assert set(result.cpu_seconds) == {"SLT", "FLT continued"} and min(result.cpu_seconds.values()) > 0
     assert len(result.history) == QUICK.slt.steps
     assert {"reward", "greedy_miou", "sampled_miou", "loss_slt", "grad_norm"} <= set(result.history[0])
     measured = [h["step"] for h in result.history if "val_greedy_miou" in h]
@@ -29,7 +30,7 @@ def test_quick_demo_reports_both_models_and_writes_its_files(quick_demo):
         image = matplotlib.image.imread(result.files[name])
         assert image.ndim == 3 and image.shape[0] > 300 and image.std() > 0.05  # a real, non-blank figure
     events = list((out / "quick" / "seed0").rglob("events.out.tfevents.*"))
-    assert {p.parent.parent.name for p in events} == {"flt", "slt"}
+    assert {p.parent.parent.name for p in events} == {"flt", "slt", "flt_continued"}
     assert (out / "metrics.json").is_file()
 
 

@@ -1,4 +1,8 @@
-"""SCST actor of the reference tracker: ``actor(samples) -> (loss, stats)`` on recorded exploration crops."""
+"""Actors of the reference tracker on recorded exploration crops: ``actor(samples) -> (loss, stats)``.
+
+:class:`ReferenceSLTActor` is SLT (SCST + box loss); :class:`ReferenceSSActor` is the paper's "+SS" control,
+the frame-level objective on the same crops with no reward.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from torch import Tensor
 
 from slt import scst
 from slt.reference.anchors import anchor_targets
+from slt.reference.flt import FLTConfig, frame_level_loss
 from slt.reference.losses import box_loss, crop_gt_to_centre
 from slt.reference.tracker import ReferenceTracker
 from slt.rollout import Samples
@@ -19,8 +24,8 @@ class ReferenceSLTActor:
     window influence, temperature, epsilon), so the update's logits are the exploration's by construction. The
     policy logits are recomputed by a training-time forward on the recorded template and search crops with the
     recorded scale/ratio penalty; the box loss is the weighted L1 of the anchor deltas against the ground truth
-    in each crop (frames without ground truth get no positive anchor). ``slt_weight=0`` gives the "+SS" control:
-    box loss on explored crops only.
+    in each crop (frames without ground truth get no positive anchor). ``slt_weight=0`` leaves the box loss on
+    explored crops only (not the paper's "+SS" row, which also trains classification: :class:`ReferenceSSActor`).
     """
 
     def __init__(
@@ -55,3 +60,25 @@ class ReferenceSLTActor:
         loss_box = box_loss(loc, targets, samples.mask)
         loss = self.slt_weight * loss_slt + self.box_weight * loss_box
         return loss, {"loss": loss.item(), "loss_slt": loss_slt.item(), "loss_box": loss_box.item()}
+
+
+class ReferenceSSActor:
+    """The paper's "+SS" control: FLT's objective on the crops of the tracker's own trajectories, no reward.
+
+    Sequence-level sampling without sequence-level optimisation: the recorded search crops of the sampled
+    trajectories (M, 3, s, s) get PySOT anchor targets from their ground truth (random subsets of at most 16
+    positives in 64 labelled anchors, as FLT; a frame without ground truth has only negatives) and the loss is
+    :func:`slt.reference.flt.frame_level_loss` -- classification + box loss, the same weights as FLT. The
+    recorded actions and advantages are not read.
+    """
+
+    def __init__(self, tracker: ReferenceTracker, config: FLTConfig = FLTConfig()) -> None:
+        self.model = tracker.model
+        self.anchors = tracker.anchors
+        self.config = config
+
+    def __call__(self, samples: Samples) -> tuple[Tensor, dict[str, float]]:
+        template_features = self.model.template(samples.templates)[samples.sequence]
+        cls, loc = self.model.track(samples.crops, template_features)
+        targets = anchor_targets(crop_gt_to_centre(samples.gt_in_crop, samples.crops.shape[-1]), self.anchors)
+        return frame_level_loss(cls, loc, targets, self.config, samples.mask)

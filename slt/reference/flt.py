@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from slt.crop import FrameBatch, crop_batch, frame_means
-from slt.reference.anchors import anchor_targets, generate_anchors
+from slt.reference.anchors import AnchorTargets, anchor_targets, generate_anchors
 from slt.reference.losses import box_loss, classification_loss, crop_gt_to_centre
 from slt.reference.model import ReferenceSiamRPN
 from slt.reference.tracker import TrackerParams
@@ -148,7 +148,20 @@ class FLTActor:
         negative = torch.as_tensor(batch["negative"], device=self.device)
         targets = anchor_targets(gt, self.anchors, negative=negative)
         cls, loc = self.model(z, x)
-        loss_cls = classification_loss(cls, targets.labels)
-        loss_loc = box_loss(loc, targets)
-        loss = cfg.cls_weight * loss_cls + cfg.loc_weight * loss_loc
-        return loss, {"loss": loss.item(), "loss_cls": loss_cls.item(), "loss_loc": loss_loc.item()}
+        return frame_level_loss(cls, loc, targets, cfg)
+
+
+def frame_level_loss(
+    cls: Tensor, loc: Tensor, targets: AnchorTargets, config: FLTConfig = FLTConfig(), mask: Tensor | None = None
+) -> tuple[Tensor, dict[str, float]]:
+    """FLT's objective: ``cls_weight * BCE(cls, anchor labels) + loc_weight * L1(loc, anchor deltas)``.
+
+    ``cls`` (B, K) foreground logits, ``loc`` (B, K, 4) anchor deltas, ``targets`` PySOT anchor targets of the
+    B search crops; ``mask`` (B,) bool, False on padded samples (no label and no box term). Returns the loss
+    and its ``loss``, ``loss_cls``, ``loss_loc`` values.
+    """
+    labels = targets.labels if mask is None else targets.labels.masked_fill(~mask[:, None], -1.0)
+    loss_cls = classification_loss(cls, labels)
+    loss_loc = box_loss(loc, targets, mask)
+    loss = config.cls_weight * loss_cls + config.loc_weight * loss_loc
+    return loss, {"loss": loss.item(), "loss_cls": loss_cls.item(), "loss_loc": loss_loc.item()}
