@@ -27,7 +27,7 @@ from slt import scst
 from slt.policy import Shaping
 from slt.rollout import Samples
 from slt_ostrack import host_root, policy
-from slt_ostrack.tracker import normalise
+from slt_ostrack.tracker import masked_forward, normalise
 
 host_root()
 
@@ -85,8 +85,8 @@ class SLTOSTrackActor(BaseActor):
         """
         crops = samples.crops
         device = crops.device
-        out = self.net(template=normalise(samples.templates[samples.sequence]), search=normalise(crops),
-                       ce_template_mask=samples.extras.get("template_mask"), ce_keep_rate=self.keep_rate)
+        out = masked_forward(self.net, normalise(samples.templates[samples.sequence]), normalise(crops),
+                             samples.extras.get("template_mask"), ce_keep_rate=self.keep_rate)
         score_map = out["score_map"]
         logits = policy.policy_logits(score_map, self.window, self.shaping)
         loss_slt = scst.scst_loss(logits, samples.actions, samples.advantages, samples.mask,

@@ -44,6 +44,8 @@ from lib.utils.ce_utils import generate_mask_cond  # noqa: E402
 CROP_BACKENDS = ("torch", "host")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+OUTPUTS = ("score_map", "size_map", "offset_map")
+"""The host network's outputs the policy and the box decoding read."""
 
 
 def normalise(crops: Tensor) -> Tensor:
@@ -73,6 +75,26 @@ def template_mask(cfg: Any, rows: int, device: torch.device, template_boxes: Ten
         raise ValueError(f"MODEL.BACKBONE.CE_TEMPLATE_RANGE={kind!r} with DATA.TEMPLATE.SIZE "
                          f"{cfg.DATA.TEMPLATE.SIZE} and MODEL.BACKBONE.STRIDE {cfg.MODEL.BACKBONE.STRIDE} is not "
                          f"implemented by the host's generate_mask_cond") from error
+
+
+def masked_forward(net: nn.Module, template: Tensor, search: Tensor, mask: Tensor | None,
+                   **kwargs: Any) -> dict[str, Tensor]:
+    """``net(template=..., search=..., ce_template_mask=mask, **kwargs)`` -> the batch's ``score_map``,
+    ``size_map`` and ``offset_map`` (B, ...), each row as if it ran alone.
+
+    ``template`` (B, 3, 128, 128) and ``search`` (B, 3, 256, 256) normalised crops, ``mask`` (B, Z) bool or None.
+    The host's ``candidate_elimination`` averages each row's attention over its masked template tokens through
+    one ``view`` over the whole batch, which mixes rows whose masks hold different numbers of tokens (GT_BOX
+    masks of differently shaped targets); such rows run in one forward per token count.
+    """
+    counts = None if mask is None else mask.sum(dim=1)
+    if counts is None or bool((counts == counts[0]).all()):
+        out = net(template=template, search=search, ce_template_mask=mask, **kwargs)
+        return {k: out[k] for k in OUTPUTS}
+    groups = [torch.nonzero(counts == count)[:, 0] for count in torch.unique(counts)]
+    outs = [net(template=template[g], search=search[g], ce_template_mask=mask[g], **kwargs) for g in groups]
+    inverse = torch.argsort(torch.cat(groups))
+    return {k: torch.cat([out[k] for out in outs])[inverse] for k in OUTPUTS}
 
 
 def boxes_in_template(boxes: Tensor, resize: Tensor, size: int) -> Tensor:
@@ -159,7 +181,7 @@ class SLTOSTrack:
         template, mask = self.template_input, self.template_mask
         if rows is not None:
             template, mask = template[rows], None if mask is None else mask[rows]
-        return self.network(template=template, search=normalise(crops), ce_template_mask=mask)
+        return masked_forward(self.network, template, normalise(crops), mask)
 
     def distinct_rows(self) -> tuple[Tensor, Tensor]:
         """Rows with identical inputs (same clip, same state) -> ``(first, inverse)``: ``first`` (U,) the first
@@ -188,7 +210,7 @@ class SLTOSTrack:
             out = self.forward(crops)
         else:
             shared = self.forward(crops[first], first)
-            out = {k: shared[k][inverse] for k in ("score_map", "size_map", "offset_map")}
+            out = {k: shared[k][inverse] for k in OUTPUTS}
         logits = policy.policy_logits(out["score_map"], self.window, self.shaping)
         actions = select_actions(logits, action_mode, random)
         chosen = self.network.box_head.cal_bbox(policy.onehot_maps(actions, self.feat_size),
