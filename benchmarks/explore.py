@@ -35,39 +35,44 @@ MEMORY_FRAMES = (8, 16, 24, 32)
 
 
 def timed(fns: dict[str, Callable[[], Any]], runs: dict[str, int], device: torch.device,
-          warmup: bool = True) -> dict[str, float]:
-    """Best wall-clock time of each of ``fns`` over ``runs[name]`` runs, after one warm-up run each (``warmup``).
+          warmup: bool = True) -> tuple[dict[str, float], dict[str, float]]:
+    """Best wall-clock time and best process CPU time of each of ``fns`` over ``runs[name]`` runs, after one
+    warm-up run each (``warmup``).
 
     The runs are interleaved round-robin (one run of each function per round), so that a change in the load
     of a shared machine affects every function alike and the ratios stay comparable; CUDA is synchronised.
+    The CPU time (``time.process_time``, all threads of this process) is what a crowded CPU changes least.
     """
     for fn in fns.values() if warmup else ():
         fn()
     best = {name: float("inf") for name in fns}
+    cpu = {name: float("inf") for name in fns}
     for round_ in range(max(runs.values())):
         for name, fn in fns.items():
             if round_ >= runs[name]:
                 continue
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             best[name] = min(best[name], time.perf_counter() - start)
-    return best
+            cpu[name] = min(cpu[name], time.process_time() - start_cpu)
+    return best, cpu
 
 
 def speed(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
     batch = synthetic_clips(args.seqs, args.frames, args.height, args.width, seed=0)
     fns = {"ours": lambda: backend.explore(batch), "floor": backend.floor(batch),
            "official": lambda: backend.official_explore(batch)}
-    times = timed(fns, {"ours": args.repeats, "floor": args.repeats, "official": max(1, args.repeats - 1)},
-                  backend.device, warmup=not args.no_warmup)
+    times, cpu = timed(fns, {"ours": args.repeats, "floor": args.repeats, "official": max(1, args.repeats - 1)},
+                       backend.device, warmup=not args.no_warmup)
     ours, floor, official = times["ours"], times["floor"], times["official"]
     steps = args.seqs * 2 * (args.frames - 1)
     return {"ours_s": ours, "floor_s": floor, "official_s": official, "ours_over_floor": ours / floor,
-            "official_over_ours": official / ours, "tracker_steps_per_s": steps / ours}
+            "official_over_ours": official / ours, "tracker_steps_per_s": steps / ours,
+            "ours_cpu_s": cpu["ours"], "floor_cpu_s": cpu["floor"], "official_cpu_s": cpu["official"]}
 
 
 def _status_mb(field: str) -> float:
@@ -149,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             f"\n{name}: explore {s['ours_s']:.2f} s ({s['tracker_steps_per_s']:.1f} tracker steps/s), floor "
             f"{s['floor_s']:.2f} s, official-style {s['official_s']:.2f} s\n"
             f"  (a) ours / floor           = {s['ours_over_floor']:.3f}\n"
-            f"  (b) official-style / ours  = {s['official_over_ours']:.2f}x\n")
+            f"  (b) official-style / ours  = {s['official_over_ours']:.2f}x\n"
+            f"  process CPU time: ours {s['ours_cpu_s']:.2f} s, floor {s['floor_cpu_s']:.2f} s, official-style "
+            f"{s['official_cpu_s']:.2f} s; official-style / ours = {s['official_cpu_s'] / s['ours_cpu_s']:.2f}x\n")
         if not args.no_memory:
             mem = memory(name, args)
             sys.stdout.write("  (c) one SLT step, peak / step's own memory (MB): "
