@@ -1,7 +1,8 @@
 """Exploration speed and SLT-step memory: ours vs the network's floor vs an official-style loop.
 
 For each tracker (the reference tracker always; PySOT and TransT when PYSOT_ROOT / TRANST_ROOT point at
-checkouts and their adapters import), measured in one run on the same network, clips and thread count:
+checkouts and their adapters import; OSTrack when OSTRACK_ROOT does), measured in one run on the same network,
+clips and thread count:
 
 (a) explore time / floor -- the floor is the network's forward on the same search crops with the template
     computed once (no cropping, no policy, no bookkeeping);
@@ -33,39 +34,45 @@ from explore_backends import BACKENDS, Backend, synthetic_clips
 MEMORY_FRAMES = (8, 16, 24, 32)
 
 
-def timed(fns: dict[str, Callable[[], Any]], runs: dict[str, int], device: torch.device) -> dict[str, float]:
-    """Best wall-clock time of each of ``fns`` over ``runs[name]`` runs, after one warm-up run each.
+def timed(fns: dict[str, Callable[[], Any]], runs: dict[str, int], device: torch.device,
+          warmup: bool = True) -> tuple[dict[str, float], dict[str, float]]:
+    """Best wall-clock time and best process CPU time of each of ``fns`` over ``runs[name]`` runs, after one
+    warm-up run each (``warmup``).
 
     The runs are interleaved round-robin (one run of each function per round), so that a change in the load
     of a shared machine affects every function alike and the ratios stay comparable; CUDA is synchronised.
+    The CPU time (``time.process_time``, all threads of this process) is what a crowded CPU changes least.
     """
-    for fn in fns.values():
+    for fn in fns.values() if warmup else ():
         fn()
     best = {name: float("inf") for name in fns}
+    cpu = {name: float("inf") for name in fns}
     for round_ in range(max(runs.values())):
         for name, fn in fns.items():
             if round_ >= runs[name]:
                 continue
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             best[name] = min(best[name], time.perf_counter() - start)
-    return best
+            cpu[name] = min(cpu[name], time.process_time() - start_cpu)
+    return best, cpu
 
 
 def speed(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
     batch = synthetic_clips(args.seqs, args.frames, args.height, args.width, seed=0)
     fns = {"ours": lambda: backend.explore(batch), "floor": backend.floor(batch),
            "official": lambda: backend.official_explore(batch)}
-    times = timed(fns, {"ours": args.repeats, "floor": args.repeats, "official": max(1, args.repeats - 1)},
-                  backend.device)
+    times, cpu = timed(fns, {"ours": args.repeats, "floor": args.repeats, "official": max(1, args.repeats - 1)},
+                       backend.device, warmup=not args.no_warmup)
     ours, floor, official = times["ours"], times["floor"], times["official"]
     steps = args.seqs * 2 * (args.frames - 1)
     return {"ours_s": ours, "floor_s": floor, "official_s": official, "ours_over_floor": ours / floor,
-            "official_over_ours": official / ours, "tracker_steps_per_s": steps / ours}
+            "official_over_ours": official / ours, "tracker_steps_per_s": steps / ours,
+            "ours_cpu_s": cpu["ours"], "floor_cpu_s": cpu["floor"], "official_cpu_s": cpu["official"]}
 
 
 def _status_mb(field: str) -> float:
@@ -122,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trackers", default=",".join(BACKENDS), help="comma-separated subset")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="time from the first run (for slow networks, e.g. ViT-B on a CPU)")
     parser.add_argument("--memory-child", nargs=3, metavar=("TRACKER", "FRAMES", "OFFICIAL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.height, args.width = (int(v) for v in args.size.split("x"))
@@ -145,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             f"\n{name}: explore {s['ours_s']:.2f} s ({s['tracker_steps_per_s']:.1f} tracker steps/s), floor "
             f"{s['floor_s']:.2f} s, official-style {s['official_s']:.2f} s\n"
             f"  (a) ours / floor           = {s['ours_over_floor']:.3f}\n"
-            f"  (b) official-style / ours  = {s['official_over_ours']:.2f}x\n")
+            f"  (b) official-style / ours  = {s['official_over_ours']:.2f}x\n"
+            f"  process CPU time: ours {s['ours_cpu_s']:.2f} s, floor {s['floor_cpu_s']:.2f} s, official-style "
+            f"{s['official_cpu_s']:.2f} s; official-style / ours = {s['official_cpu_s'] / s['ours_cpu_s']:.2f}x\n")
         if not args.no_memory:
             mem = memory(name, args)
             sys.stdout.write("  (c) one SLT step, peak / step's own memory (MB): "

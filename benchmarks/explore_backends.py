@@ -161,3 +161,8 @@ if os.environ.get("PYSOT_ROOT") or os.environ.get("TRANST_ROOT"):
     from host_backends import HOST_BACKENDS  # noqa: E402  (imports the host trees: only when named)
 
     BACKENDS.update(HOST_BACKENDS)
+
+if os.environ.get("OSTRACK_ROOT"):
+    from ostrack_backend import OSTRACK_BACKENDS  # noqa: E402  (imports the OSTrack tree: only when named)
+
+    BACKENDS.update(OSTRACK_BACKENDS)

@@ -82,7 +82,15 @@ class StepShardSampler(torch.utils.data.Sampler[int]):
     share per batch."""
 
     def __init__(self, first_step: int, last_step: int, batch_size: int, context: DistContext = DistContext()) -> None:
-        self.indices = [i for step in range(first_step, last_step) for i in step_indices(step, batch_size, context)]
+        self.first_step, self.last_step, self.batch_size, self.context = first_step, last_step, batch_size, context
+        self.start_at(first_step)
+
+    def start_at(self, step: int) -> None:
+        """Yield from optimizer step ``step`` on (resuming inside an epoch); ``start_at(first_step)`` restores
+        the whole range. Takes effect at the next iteration of a loader over this sampler."""
+        if not self.first_step <= step <= self.last_step:
+            raise ValueError(f"step {step} is outside this sampler's steps [{self.first_step}, {self.last_step}]")
+        self.indices = [i for s in range(step, self.last_step) for i in step_indices(s, self.batch_size, self.context)]
 
     def __iter__(self):
         return iter(self.indices)

@@ -65,7 +65,7 @@ class TrainingInterrupted(RuntimeError):
 
 
 @contextlib.contextmanager
-def _stop_on_signals() -> Iterator[list[int]]:
+def stop_on_signals() -> Iterator[list[int]]:
     """While active, SIGINT and SIGTERM append their number to the yielded list instead of stopping the process
     (the loop finishes its step, checkpoints and stops); a second SIGINT raises KeyboardInterrupt at once.
     Outside the main thread, where handlers cannot be installed, signals keep their default behaviour."""
@@ -87,6 +87,26 @@ def _stop_on_signals() -> Iterator[list[int]]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+class CheckpointClock:
+    """When a periodic checkpoint is due: every ``every`` steps, or once ``minutes`` of wall time have passed since
+    the last save (``minutes <= 0``: never by time). Call :meth:`saved` after each save."""
+
+    def __init__(self, every: int, minutes: float) -> None:
+        if every < 1:
+            raise ValueError(f"checkpoint every {every} steps: expected at least 1")
+        self.every = every
+        self.minutes = minutes
+        self.last = time.perf_counter()
+
+    def due(self, step: int) -> bool:
+        """Whether step ``step`` (just finished) should be checkpointed."""
+        elapsed = (time.perf_counter() - self.last) / 60
+        return step % self.every == 0 or 0 < self.minutes <= elapsed
+
+    def saved(self) -> None:
+        self.last = time.perf_counter()
 
 
 @dataclass(frozen=True)
@@ -214,8 +234,9 @@ class Runner:
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.name,
                    disable=not (cfg.progress and self.is_main and terminal), dynamic_ncols=True)
         try:
-            with _stop_on_signals() as received:
-                tick = last_save = time.perf_counter()
+            with stop_on_signals() as received:
+                tick = time.perf_counter()
+                clock = CheckpointClock(cfg.checkpoint_every, cfg.checkpoint_minutes)
                 for batch in loader:
                     torch.manual_seed(step_seed(self.seed, self.dist.rank, self.step))
                     stats = {**step_fn(batch), **self._learning_rates()}
@@ -232,11 +253,9 @@ class Runner:
                     self.step += 1
                     self.history.append({"step": self.step, **{k: float(v) for k, v in stats.items()}})
                     self._log(stats, writer, bar, logged=cfg.progress and terminal)
-                    minutes = (time.perf_counter() - last_save) / 60
-                    due = self.step % cfg.checkpoint_every == 0 or 0 < cfg.checkpoint_minutes <= minutes
-                    if due or self.step == cfg.steps or received:
+                    if clock.due(self.step) or self.step == cfg.steps or received:
                         self.save()
-                        last_save = time.perf_counter()
+                        clock.saved()
                     if received and self.step < cfg.steps:
                         raise TrainingInterrupted(self.name, self.step, self.checkpoints.latest() if self.is_main
                                                   else None, received[0])

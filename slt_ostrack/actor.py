@@ -27,7 +27,7 @@ from slt import scst
 from slt.policy import Shaping
 from slt.rollout import Samples
 from slt_ostrack import host_root, policy
-from slt_ostrack.tracker import normalise, template_mask
+from slt_ostrack.tracker import masked_forward, normalise
 
 host_root()
 
@@ -78,13 +78,15 @@ class SLTOSTrackActor(BaseActor):
         """Loss of M recorded samples (a chunk of :class:`slt.rollout.Samples`), with gradients.
 
         Templates ``samples.templates[samples.sequence]`` (uint8, re-fed with every search crop: one-stream
-        ViT); box targets ``samples.gt_in_crop`` (M, 4) xywh crop pixels / search size -> normalised. Samples
-        without ground truth (NaN), padded or with an empty box get no box or focal loss.
+        ViT), with the template mask each crop was explored with (the extra ``template_mask`` (M, Z) bool, absent
+        when exploration masked nothing); box targets ``samples.gt_in_crop`` (M, 4) xywh crop pixels / search
+        size -> normalised. Samples without ground truth (NaN), padded or with an empty box get no box or focal
+        loss.
         """
         crops = samples.crops
         device = crops.device
-        out = self.net(template=normalise(samples.templates[samples.sequence]), search=normalise(crops),
-                       ce_template_mask=template_mask(self.cfg, crops.shape[0], device), ce_keep_rate=self.keep_rate)
+        out = masked_forward(self.net, normalise(samples.templates[samples.sequence]), normalise(crops),
+                             samples.extras.get("template_mask"), ce_keep_rate=self.keep_rate)
         score_map = out["score_map"]
         logits = policy.policy_logits(score_map, self.window, self.shaping)
         loss_slt = scst.scst_loss(logits, samples.actions, samples.advantages, samples.mask,

@@ -5,14 +5,16 @@ point ``slt.adapters``).
   ``tracking/train.py``; patched with the diffs in this package's ``patches/`` folder (``slt patch-host ostrack
   ROOT``): ``tracking/train.py --script slt_ostrack`` hands over to :mod:`slt_ostrack.train`, and
   ``tracking/test.py`` installs the CPU shims.
-* No VOT tracker kind yet.
+* VOT tracker kind ``ostrack``: the host's stock ``OSTrack`` tracker (:mod:`slt_ostrack.vot_tracker`) over a
+  weights-only ``'net'`` checkpoint and an experiment yaml; the tracker process imports the ``ostrack``
+  checkout (no patch needed).
 
 This module imports only :mod:`slt.hosts`: the registry imports it to list kinds, with no host tree present.
 """
 
 from __future__ import annotations
 
-from slt.hosts import Adapter, HostKind
+from slt.hosts import Adapter, HostKind, VotKind
 
 OSTRACK = HostKind(
     name="ostrack",
@@ -23,4 +25,11 @@ OSTRACK = HostKind(
     patches="slt_ostrack:patches",
 )
 
-ADAPTER = Adapter(name="ostrack", hosts=(OSTRACK,), vot_trackers=())
+ADAPTER = Adapter(
+    name="ostrack",
+    hosts=(OSTRACK,),
+    vot_trackers=(VotKind(name="ostrack", factory="slt_ostrack.vot_tracker:OSTrackTracker", host="ostrack",
+                          takes_config=True,
+                          description="OSTrack's stock tracker, WEIGHTS a weights-only 'net' checkpoint (SLT's "
+                                      "OSTrack_ep*.pth.tar), CONFIG experiments/ostrack/NAME.yaml or an SLT config"),),
+)

@@ -6,10 +6,16 @@ rows. OSTrack is a one-stream ViT: template and search tokens attend to each oth
 are no template features to cache; the normalised template crops are kept per row and re-fed every frame.
 
 Stock decision, per row: ``sample_target`` search crop around the previous box, ``net.forward(template,
-search, ce_template_mask)`` (candidate elimination at the blocks' own test-time keep ratios),
+search, ce_template_mask)`` (candidate elimination at the blocks' own test-time keep ratios; the template mask
+of ``MODEL.BACKBONE.CE_TEMPLATE_RANGE`` from the host's ``generate_mask_cond``, recorded per row as the extra
+``template_mask`` so the update feeds each recorded crop the mask it was explored with),
 ``response = hann * score_map``, ``cal_bbox`` at the argmax, ``map_box_back``, ``clip_box(margin=10)``. The
 greedy rows make exactly these decisions; sampled rows draw a cell from :mod:`slt_ostrack.policy` and decode
 its box with the host's own ``cal_bbox`` on a one-hot map.
+
+Rows of one clip in the same state (the same previous box: every row on the first tracked frame, and a
+sampled row whose draws have so far matched the greedy cells) have identical network inputs; the forward runs
+once per distinct (clip, state) and its outputs are shared, which changes no decision.
 
 Conventions: boxes ``xywh`` image pixels (OSTrack's, centre ``x + w / 2``); frames HxWx3 uint8 RGB; crops
 ``(B, 3, S, S)`` uint8; regions ``(B, 4)`` ``x0 y0 side side`` image pixels.
@@ -31,14 +37,15 @@ from slt_ostrack import host_root, policy
 host_root()
 
 from lib.test.utils.hann import hann2d  # noqa: E402  (host imports after the shims)
-from lib.train.data.processing_utils import sample_target  # noqa: E402
+from lib.train.data.processing_utils import sample_target, transform_image_to_crop  # noqa: E402
 from lib.utils.box_ops import clip_box  # noqa: E402
 from lib.utils.ce_utils import generate_mask_cond  # noqa: E402
 
 CROP_BACKENDS = ("torch", "host")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-BOX_FREE_TEMPLATE_RANGES = ("ALL", "CTR_POINT", "CTR_REC")
+OUTPUTS = ("score_map", "size_map", "offset_map")
+"""The host network's outputs the policy and the box decoding read."""
 
 
 def normalise(crops: Tensor) -> Tensor:
@@ -49,28 +56,65 @@ def normalise(crops: Tensor) -> Tensor:
     return (crops.float() / 255.0 - mean) / std
 
 
-def template_mask(cfg: Any, rows: int, device: torch.device) -> Tensor | None:
-    """The host's ``generate_mask_cond`` for ``rows`` templates (None without candidate elimination).
+def template_mask(cfg: Any, rows: int, device: torch.device, template_boxes: Tensor | None = None) -> Tensor | None:
+    """The host's ``generate_mask_cond(cfg, rows, device, template_boxes)``: ``(rows, Z)`` bool over the ``Z``
+    template tokens, or None (no candidate elimination, or ``CE_TEMPLATE_RANGE`` ``ALL``).
 
-    Only the box-independent ranges (``MODEL.BACKBONE.CE_TEMPLATE_RANGE`` in ALL, CTR_POINT, CTR_REC) are
-    supported: a GT_BOX mask would have to travel with every recorded sample.
+    ``template_boxes`` ``(rows, 4)`` xywh of the targets in their template crops, normalised by the crop size
+    (the stock tracker's ``transform_bbox_to_crop``): needed by ``GT_BOX``, ignored by the fixed ranges
+    (``CTR_POINT``, ``CTR_REC``). A range the host does not implement raises ValueError naming the key.
     """
     if not cfg.MODEL.BACKBONE.CE_LOC:
         return None
     kind = cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE
-    if kind not in BOX_FREE_TEMPLATE_RANGES:
-        raise ValueError(f"MODEL.BACKBONE.CE_TEMPLATE_RANGE={kind!r} is not supported by slt_ostrack "
-                         f"(expected one of {BOX_FREE_TEMPLATE_RANGES})")
-    return generate_mask_cond(cfg, rows, device, None)
+    if kind == "GT_BOX" and template_boxes is None:
+        raise ValueError("MODEL.BACKBONE.CE_TEMPLATE_RANGE='GT_BOX' needs the template boxes in their crops")
+    try:
+        return generate_mask_cond(cfg, rows, device, template_boxes)
+    except NotImplementedError as error:
+        raise ValueError(f"MODEL.BACKBONE.CE_TEMPLATE_RANGE={kind!r} with DATA.TEMPLATE.SIZE "
+                         f"{cfg.DATA.TEMPLATE.SIZE} and MODEL.BACKBONE.STRIDE {cfg.MODEL.BACKBONE.STRIDE} is not "
+                         f"implemented by the host's generate_mask_cond") from error
 
 
-def host_crops(images: Sequence[np.ndarray], boxes: Tensor, factor: float, size: int) -> Tensor:
+def masked_forward(net: nn.Module, template: Tensor, search: Tensor, mask: Tensor | None,
+                   **kwargs: Any) -> dict[str, Tensor]:
+    """``net(template=..., search=..., ce_template_mask=mask, **kwargs)`` -> the batch's ``score_map``,
+    ``size_map`` and ``offset_map`` (B, ...), each row as if it ran alone.
+
+    ``template`` (B, 3, 128, 128) and ``search`` (B, 3, 256, 256) normalised crops, ``mask`` (B, Z) bool or None.
+    The host's ``candidate_elimination`` averages each row's attention over its masked template tokens through
+    one ``view`` over the whole batch, which mixes rows whose masks hold different numbers of tokens (GT_BOX
+    masks of differently shaped targets); such rows run in one forward per token count.
+    """
+    counts = None if mask is None else mask.sum(dim=1)
+    if counts is None or bool((counts == counts[0]).all()):
+        out = net(template=template, search=search, ce_template_mask=mask, **kwargs)
+        return {k: out[k] for k in OUTPUTS}
+    groups = [torch.nonzero(counts == count)[:, 0] for count in torch.unique(counts)]
+    outs = [net(template=template[g], search=search[g], ce_template_mask=mask[g], **kwargs) for g in groups]
+    inverse = torch.argsort(torch.cat(groups))
+    return {k: torch.cat([out[k] for out in outs])[inverse] for k in OUTPUTS}
+
+
+def boxes_in_template(boxes: Tensor, resize: Tensor, size: int) -> Tensor:
+    """``(B, 4)`` xywh image boxes, each the centre of its ``sample_target`` crop resized by ``resize`` (B,) ->
+    ``(B, 4)`` xywh in the ``size``-pixel crop normalised by ``size``: the host's ``transform_image_to_crop``
+    (crop centre ``(size - 1) / 2``), as the stock tracker's ``transform_bbox_to_crop`` for the template."""
+    crop_sz = torch.tensor([float(size), float(size)])
+    out = [transform_image_to_crop(box, box, float(factor), crop_sz, normalize=True)
+           for box, factor in zip(boxes.detach().cpu().float(), resize.tolist())]
+    return torch.stack(out).to(boxes.device)
+
+
+def host_crops(images: Sequence[np.ndarray], boxes: Tensor, factor: float, size: int) -> tuple[Tensor, Tensor]:
     """Row ``r``'s crop of ``images[r % len(images)]`` with the host's ``sample_target`` around ``boxes[r]``
-    (xywh) -> ``(B, 3, size, size)`` uint8 on ``boxes``' device (bit-exact with the stock tracker)."""
+    (xywh) -> ``(B, 3, size, size)`` uint8 on ``boxes``' device (bit-exact with the stock tracker) and the
+    ``(B,)`` float64 resize factors (crop pixels per image pixel)."""
     count = len(images)
-    patches = [sample_target(images[r % count], box, factor, output_sz=size)[0]
-               for r, box in enumerate(boxes.tolist())]
-    return torch.from_numpy(np.stack(patches)).permute(0, 3, 1, 2).contiguous().to(boxes.device)
+    results = [sample_target(images[r % count], box, factor, output_sz=size) for r, box in enumerate(boxes.tolist())]
+    crops = torch.from_numpy(np.stack([r[0] for r in results])).permute(0, 3, 1, 2).contiguous().to(boxes.device)
+    return crops, torch.tensor([float(r[1]) for r in results], dtype=torch.float64)
 
 
 class SLTOSTrack:
@@ -119,32 +163,54 @@ class SLTOSTrack:
         """
         device = self.device
         clips = len(template_images)
-        crops = host_crops(template_images, template_boxes.to(device, torch.float64), self.template_factor,
-                           self.template_size)
+        boxes = template_boxes.to(device, torch.float64)
+        crops, resize = host_crops(template_images, boxes, self.template_factor, self.template_size)
         rows = torch.arange(clips, device=device).repeat(copies)
+        self.rows = rows
         self.template_input = normalise(crops)[rows]
-        self.template_mask = template_mask(self.cfg, rows.shape[0], device)
+        in_crop = boxes_in_template(boxes, resize, self.template_size)
+        self.template_mask = template_mask(self.cfg, rows.shape[0], device, in_crop[rows])
         self.window = self.window.to(device)
         self.state = init_boxes.to(device, torch.float64).repeat(copies, 1)
         self.copies = copies
         return crops
 
-    def forward(self, crops: Tensor) -> dict[str, Tensor]:
-        """The host network on ``(B, 3, S, S)`` uint8 search crops against the rows' templates."""
-        return self.network(template=self.template_input, search=normalise(crops),
-                            ce_template_mask=self.template_mask)
+    def forward(self, crops: Tensor, rows: Tensor | None = None) -> dict[str, Tensor]:
+        """The host network on ``(B, 3, S, S)`` uint8 search crops against the templates of ``rows`` (indices
+        into this tracker's rows; default all of them, in order)."""
+        template, mask = self.template_input, self.template_mask
+        if rows is not None:
+            template, mask = template[rows], None if mask is None else mask[rows]
+        return masked_forward(self.network, template, normalise(crops), mask)
+
+    def distinct_rows(self) -> tuple[Tensor, Tensor]:
+        """Rows with identical inputs (same clip, same state) -> ``(first, inverse)``: ``first`` (U,) the first
+        row of each distinct (clip, state), ``inverse`` (B,) the position in ``first`` of each row's."""
+        key = torch.cat((self.rows[:, None].to(torch.float64), self.state), dim=1)
+        _, inverse = torch.unique(key, dim=0, return_inverse=True)
+        count = int(inverse.max()) + 1
+        order = torch.arange(key.shape[0], device=key.device)
+        first = torch.full((count,), key.shape[0], dtype=torch.long, device=key.device)
+        first = first.scatter_reduce(0, inverse, order, reduce="amin")
+        return first, inverse
 
     def batch_track(self, frames: Sequence[np.ndarray], action_mode: str = "half",
                     random: Randomness = None) -> TrackStep:
-        """Track one frame per clip (``frames``: N HxWx3 uint8 RGB) for every row; one network forward.
+        """Track one frame per clip (``frames``: N HxWx3 uint8 RGB) for every row; one network forward over the
+        distinct (clip, state) rows.
 
         Returns boxes (B, 4) xywh float32, actions (B,) cells ``y * 16 + x``, the uint8 search crops and their
-        regions (B, 4).
+        regions (B, 4), and the extra ``template_mask`` (B, Z) bool when candidate elimination masks the template.
         """
         regions = policy.search_regions(self.state, self.search_factor)
         side = regions[:, 2]
         crops = self._crop(frames, regions)
-        out = self.forward(crops)
+        first, inverse = self.distinct_rows()
+        if first.shape[0] == crops.shape[0]:
+            out = self.forward(crops)
+        else:
+            shared = self.forward(crops[first], first)
+            out = {k: shared[k][inverse] for k in OUTPUTS}
         logits = policy.policy_logits(out["score_map"], self.window, self.shaping)
         actions = select_actions(logits, action_mode, random)
         chosen = self.network.box_head.cal_bbox(policy.onehot_maps(actions, self.feat_size),
@@ -155,11 +221,13 @@ class SLTOSTrack:
         sizes = [frames[r % len(frames)].shape[:2] for r in range(boxes.shape[0])]
         clipped = [clip_box(box, h, w, margin=10) for box, (h, w) in zip(boxes.tolist(), sizes)]
         self.state = torch.tensor(clipped, dtype=torch.float64, device=boxes.device)
-        return TrackStep(boxes=self.state.float(), actions=actions, crops=crops, regions=regions.float(), extras={})
+        extras = {} if self.template_mask is None else {"template_mask": self.template_mask}
+        return TrackStep(boxes=self.state.float(), actions=actions, crops=crops, regions=regions.float(),
+                         extras=extras)
 
     def _crop(self, frames: Sequence[np.ndarray], regions: Tensor) -> Tensor:
         if self.crop_backend == "host":
-            return host_crops(frames, self.state, self.search_factor, self.search_size)
+            return host_crops(frames, self.state, self.search_factor, self.search_size)[0]
         batch = FrameBatch.from_numpy(frames, regions.device, crop_windows(regions, [f.shape[:2] for f in frames]))
         padding = torch.zeros(regions.shape[0], 3, device=regions.device)
         return to_uint8(crop_batch(batch, regions.float(), self.search_size, padding))

@@ -3,6 +3,10 @@
 ``python -m slt_ostrack.train --config NAME --save_dir DIR [--seed S]`` from an OSTrack checkout (or with it
 on ``PYTHONPATH``) needs no patch; under ``torchrun`` every rank takes its share of each global batch
 (:class:`slt.distributed.StepShardSampler`) and gradients are averaged, so two ranks make one process's update.
+Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes its checkpoint, prints ``SLT-OSTrack interrupted at
+step N; run the same command again to resume`` and exits with ``128 + signal`` (the host's ``tracking/train.py``
+runs this in a child through ``os.system`` and exits 0 whatever the child's status); the rerun resumes at that
+step, inside its epoch (:mod:`slt_ostrack.trainer`).
 
 ``NAME`` is an SLT config: a yaml path, ``experiments/slt_ostrack/NAME.yaml`` in the checkout, or one shipped in
 ``slt_ostrack/experiments/``. Checkpoints go to ``<save_dir>/checkpoints/train/ostrack/NAME/OSTrack_ep%04d.pth.tar``,
@@ -26,6 +30,7 @@ import torch
 import yaml
 
 from slt.distributed import StepShardSampler, init_from_env
+from slt.runner import TrainingInterrupted
 from slt.sampling import SequenceSampler, list_collate
 from slt.update import UpdateConfig
 from slt_ostrack import host_root
@@ -113,7 +118,7 @@ def run(settings: Any, config_file: Path, seed: int) -> None:
     from slt_ostrack.actor import SLTOSTrackActor
     from slt_ostrack.network import build_network, load_config
     from slt_ostrack.tracker import SLTOSTrack
-    from slt_ostrack.trainer import SLTTrainer
+    from slt_ostrack.trainer import SLTTrainer, StepCheckpoints
 
     config = read_config(config_file)
     slt = config["SLT"]
@@ -161,13 +166,17 @@ def run(settings: Any, config_file: Path, seed: int) -> None:
         optimizer = torch.optim.SGD(groups, lr=slt["LR"], weight_decay=slt["WEIGHT_DECAY"])
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, slt["LR_DROP_EPOCH"])
     update = UpdateConfig(chunk_size=slt["CHUNK_SIZE"], grad_clip=slt["GRAD_CLIP"], sample_order="clip")
+    checkpoints = StepCheckpoints(every=slt["CHECKPOINT_EVERY"], minutes=slt["CHECKPOINT_MINUTES"],
+                                  keep=slt["KEEP_CHECKPOINTS"])
     trainer = SLTTrainer(actor, [loader], optimizer, settings, scheduler, tracker, update,
-                         samples=slt["SAMPLES"], dist=context)
+                         samples=slt["SAMPLES"], dist=context, checkpoints=checkpoints)
     trainer.train(slt["EPOCHS"], load_latest=True, fail_safe=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the host's ``run_training.py`` arguments (unknown ones ignored) and train."""
+    """Parse the host's ``run_training.py`` arguments (unknown ones ignored) and train; returns the exit status:
+    0, or ``128 + signal`` after SIGINT/SIGTERM (one line; the checkpoint of the last finished step was written,
+    and the same command resumes there). Other errors propagate with their traceback."""
     parser = argparse.ArgumentParser(description="SLT-OSTrack training")
     parser.add_argument("--script", default=SCRIPT)
     parser.add_argument("--config", required=True, help="SLT config name or yaml path")
@@ -190,7 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.use_wandb = False
     settings.local_rank = -1
     settings.description = "SLT-OSTrack: sequence-level training of OSTrack (Kim et al., ECCV 2022)"
-    run(settings, config_file, args.seed)
+    try:
+        run(settings, config_file, args.seed)
+    except TrainingInterrupted as stop:
+        logger.warning("%s", stop)
+        return stop.exit_code
     return 0
 
 

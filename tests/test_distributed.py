@@ -55,6 +55,16 @@ def test_ranks_take_disjoint_shares_that_cover_the_global_batch():
         step_indices(0, 5, DistContext(rank=0, world_size=2))
 
 
+def test_a_step_sampler_restarted_inside_its_range_yields_the_rest_of_the_same_steps():
+    sampler = StepShardSampler(0, 3, 2)
+    sampler.start_at(2)
+    assert list(sampler) == [4, 5] and len(sampler) == 2
+    sampler.start_at(0)
+    assert list(sampler) == list(StepShardSampler(0, 3, 2)) == [0, 1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="outside this sampler's steps"):
+        sampler.start_at(4)
+
+
 def test_two_ranks_equal_one_process_and_the_same_seed_reproduces(data_root, tmp_path):
     single, history = train_one_step(data_root, tmp_path / "single", DistContext())
     again, history_again = train_one_step(data_root, tmp_path / "again", DistContext())

@@ -31,7 +31,7 @@ def adapter(tmp_path, monkeypatch):
     yield from fake_adapter(tmp_path, monkeypatch)
 
 
-def test_builtin_adapters_declare_five_host_kinds_and_two_tracker_kinds():
+def test_builtin_adapters_declare_five_host_kinds_and_three_tracker_kinds():
     assert {name: (h.description, h.patches) for name, h in hosts.host_kinds().items()} == {
         "ostrack": ("botaoye/OSTrack", "slt_ostrack:patches"),
         "pysot": ("STVIR/pysot", "slt_pysot:patches"),
@@ -39,9 +39,10 @@ def test_builtin_adapters_declare_five_host_kinds_and_two_tracker_kinds():
         "trdimp": ("594422814/TransformerTrack", "slt_pytracking:patches/trdimp"),
         "siamattn": ("msight-tech/research-siamattn", "slt_pysot:patches/siamattn")}
     assert {name: (k.host, k.takes_config, k.factory) for name, k in hosts.vot_kinds().items()} == {
+        "ostrack": ("ostrack", True, "slt_ostrack.vot_tracker:OSTrackTracker"),
         "pysot": ("pysot", True, "slt_pysot.vot_tracker:PysotTracker"),
         "transt": ("transt", False, "slt_pytracking.vot_tracker:TranstTracker")}
-    assert kinds() == ("reference", "static", "pysot", "transt")
+    assert kinds() == ("reference", "static", "ostrack", "pysot", "transt")
 
 
 def test_pyproject_entry_points_are_what_the_registry_reads():
@@ -86,7 +87,7 @@ def test_unknown_kinds_name_the_registered_ones():
     with pytest.raises(hosts.RegistryError, match=r"unknown host kind 'mixformer' \(registered: ostrack, pysot, "
                                                   r"siamattn, transt, trdimp\)"):
         hosts.host_kind("mixformer")
-    with pytest.raises(SetupError, match="unknown tracker kind 'siamfc' .expected one of reference, static, pysot, "
+    with pytest.raises(SetupError, match="unknown tracker kind 'siamfc' .expected one of reference, static, ostrack, pysot, "
                                          "transt"):
         TrackerSpec("siamfc", Path("/w.pth"))
     with pytest.raises(ValueError, match="unknown host kind 'mixformer'.*ostrack, pysot, siamattn, transt, trdimp"):

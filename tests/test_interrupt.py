@@ -65,6 +65,24 @@ def test_sigint_checkpoints_the_step_reports_one_line_and_the_rerun_resumes_ther
     assert finished.returncode == 0 and f"complete ({STEPS} steps)" in finished.stderr
 
 
+def test_checkpoint_clock_is_due_every_k_steps_or_after_m_minutes(monkeypatch):
+    from slt import runner
+
+    now = [100.0]
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: now[0])
+    clock = runner.CheckpointClock(every=5, minutes=2.0)
+    assert not clock.due(3) and clock.due(5) and clock.due(10)
+    now[0] += 119.0
+    assert not clock.due(7)
+    now[0] += 2.0
+    assert clock.due(7)
+    clock.saved()
+    assert not clock.due(8)
+    assert not runner.CheckpointClock(every=5, minutes=0.0).due(4)  # minutes <= 0: never by time
+    with pytest.raises(ValueError, match="at least 1"):
+        runner.CheckpointClock(every=0, minutes=1.0)
+
+
 def test_start_check_warns_on_untrained_weights_only(caplog):
     with caplog.at_level(logging.WARNING, logger="slt.update"):
         assert check_start({"greedy_miou": 0.01, "static_miou": 0.0}, "TRAIN.PRETRAINED")

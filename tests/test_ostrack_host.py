@@ -108,6 +108,69 @@ def test_greedy_rows_are_the_stock_tracker(net, cfg, tmp_path, backend, toleranc
     assert rollout.crops.dtype == torch.uint8 and rollout.crops.shape == (2, 2, 3, 256, 256)
 
 
+def test_template_masks_are_the_stock_trackers_for_every_host_range(net, cfg, tmp_path) -> None:
+    """CE_TEMPLATE_RANGE ALL, CTR_POINT, CTR_REC and GT_BOX: every row's template mask is the one the stock
+    tracker's ``initialize`` builds for its clip (both call the host's ``generate_mask_cond``), and exploration
+    records each sampled row's mask for the update. GT_BOX: greedy boxes still equal the stock tracker's."""
+    import copy
+
+    variant = copy.deepcopy(cfg)
+    batch = clip_batch(clips=2, frames=2, seed=2)
+    tall = np.array([60.0, 40.0, 24.0, 56.0])  # a tall box in clip 1: GT_BOX masks differ by clip
+    batch["template_annos"][1] = tall
+    batch["search_annos"][1][0] = tall  # the template frame is the first frame, where tracking starts
+    stock = stock_tracker(net, variant, tmp_path)
+    for kind in ("ALL", "CTR_POINT", "CTR_REC", "GT_BOX"):
+        variant.MODEL.BACKBONE.CE_TEMPLATE_RANGE = kind
+        tracker = SLTOSTrack(net, variant, crop_backend="host")
+        rollout = explore(tracker, batch, ClipRandom(batch["key"]), samples=1)
+        for i, (image, box) in enumerate(zip(batch["template_images"], batch["template_annos"])):
+            stock.initialize(image, {"init_bbox": box.tolist()})
+            if kind == "ALL":
+                assert stock.box_mask_z is None and tracker.template_mask is None
+                assert "template_mask" not in rollout.extras
+                continue
+            assert tracker.template_mask.dtype == torch.bool
+            assert torch.equal(tracker.template_mask[i], stock.box_mask_z[0]), (kind, i)
+            assert torch.equal(tracker.template_mask[2 + i], stock.box_mask_z[0]), (kind, i)
+            assert torch.equal(rollout.extras["template_mask"][0, i], stock.box_mask_z[0]), (kind, i)
+        if kind == "GT_BOX":
+            assert not torch.equal(tracker.template_mask[0], tracker.template_mask[1])
+            for i, images in enumerate(batch["search_images"]):
+                stock.initialize(batch["template_images"][i], {"init_bbox": batch["template_annos"][i].tolist()})
+                expected = torch.tensor(stock.track(images[1])["target_bbox"])
+                assert float((rollout.boxes[0, i, 0].double() - expected).abs().max()) < 1e-3
+    variant.MODEL.BACKBONE.CE_TEMPLATE_RANGE = "CTR_BOX"
+    with pytest.raises(ValueError, match="CE_TEMPLATE_RANGE='CTR_BOX'"):
+        SLTOSTrack(net, variant).batch_init(batch["template_images"], torch.zeros(2, 4) + 30, torch.zeros(2, 4))
+
+
+def test_rows_in_the_same_state_share_one_forward(net, cfg) -> None:
+    """On the first tracked frame every copy of a clip starts from the same box: the network runs once per
+    clip, and the boxes are those of a tracker that runs every row."""
+    batch = clip_batch(clips=2, frames=2, seed=4)
+    tracker = SLTOSTrack(net, cfg)
+    seen = []
+    handle = net.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs["search"].shape[0]),
+                                       with_kwargs=True)
+    try:
+        shared = explore(tracker, batch, ClipRandom(batch["key"]), samples=2)
+    finally:
+        handle.remove()
+    assert seen == [2]  # 3 copies x 2 clips, one forward of the 2 distinct rows
+    first, inverse = tracker.distinct_rows()
+    assert first.shape[0] <= 6 and torch.equal(tracker.state, tracker.state[first][inverse])
+
+    class EveryRow(SLTOSTrack):
+        def distinct_rows(self):
+            order = torch.arange(self.state.shape[0])
+            return order, order
+
+    every = explore(EveryRow(net, cfg), batch, ClipRandom(batch["key"]), samples=2)
+    assert float((shared.boxes - every.boxes).abs().max()) < 1e-3
+    assert torch.equal(shared.actions, every.actions)
+
+
 def test_one_slt_iteration(net, cfg) -> None:
     """N = 2, T = 3: finite loss, the head and backbone change, the reward is the two trajectories' mIoU gap."""
     import copy
@@ -207,10 +270,66 @@ def test_host_train_py_runs_slt_evaluates_and_resumes(tmp_path, got10k) -> None:
     assert boxes.shape == (6, 4) and np.isfinite(boxes).all() and (boxes[:, 2:] >= 10).all()
     second = run_python(args, tree, PATH=f"{bin_dir}:{path}")
     log = second.stdout + second.stderr
-    assert "resumed from" in log and "OSTrack_ep0001.pth.tar (epoch 1)" in log, log[-3000:]
+    assert "resumed from" in log and "OSTrack_step_00000001.pth at step 1 (epoch 2, 0/1 done)" in log, log[-3000:]
     resumed = torch.load(checkpoint.with_name("OSTrack_ep0002.pth.tar"), map_location="cpu", weights_only=True)
     assert resumed["epoch"] == 2
     assert "[train: 1," not in log and "[train: 2, 1 / 1]" in log
+
+
+def test_sigint_mid_epoch_checkpoints_the_step_and_the_rerun_resumes_inside_the_epoch(tmp_path, got10k) -> None:
+    """``python -m slt_ostrack.train``, one epoch of 3 steps, checkpoints every step with the newest 2 kept:
+    SIGINT once step 1 is logged stops after the step it interrupts (1, or 2 when it lands in step 2's work),
+    writes its checkpoint, prints one line, exits 130 without a traceback; the same command then resumes at that
+    step inside the epoch, trains only the rest and writes the epoch's weights. Logs name integer steps and each
+    parameter group's learning rate; TensorBoard gets every step."""
+    import re
+    import signal
+    import subprocess
+    import time
+
+    from ostrack_helpers import write_slt_config, write_train_local
+    from ltr_helpers import copy_tree, host_env, run_python
+
+    from slt.checkpoint import CheckpointManager
+
+    tree = copy_tree(HOST, tmp_path / "tree")
+    write_train_local(tree, tmp_path / "workspace", got10k)
+    config = write_slt_config(tmp_path / "smoke.yaml", epochs=1, SAMPLES_PER_EPOCH=6, CHECKPOINT_EVERY=1,
+                              KEEP_CHECKPOINTS=2)
+    args = ["-m", "slt_ostrack.train", "--config", str(config), "--save_dir", str(tmp_path / "out")]
+    folder = tmp_path / "out" / "checkpoints" / "train" / "ostrack" / "smoke"
+    manager = CheckpointManager(folder, "OSTrack_step")
+    log = tmp_path / "first.log"
+    with log.open("w") as stream:
+        first = subprocess.Popen([sys.executable, "-W", "ignore", *args], cwd=tree, env=host_env(tree, 2),
+                                 stdout=stream, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 900
+        while "step 1/3" not in log.read_text() and time.monotonic() < deadline:
+            assert first.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.1)
+        first.send_signal(signal.SIGINT)
+        code = first.wait(timeout=900)
+    text = log.read_text()
+    assert code == 128 + signal.SIGINT, text[-3000:]
+    assert "Traceback" not in text and "\r" not in text
+    lines = [line for line in text.splitlines() if "run the same command again to resume" in line]
+    assert len(lines) == 1, text[-3000:]
+    step = int(re.search(r"SLT-OSTrack interrupted at step (\d+);", lines[0]).group(1))
+    assert step in (1, 2)
+    assert manager.steps() == list(range(1, step + 1)) and not (folder / "OSTrack_ep0001.pth.tar").exists()
+    assert "step 1/3 (epoch 1, 1/3)" in text and "lr 0.0001 1e-05" in text
+    state = torch.load(manager.latest(), map_location="cpu", weights_only=True)
+    assert (state["epoch"], state["epoch_step"], state["step"]) == (0, step, step)
+
+    rerun = run_python(args, tree, timeout=1200)
+    again = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, again[-3000:]
+    assert f"resumed from {manager.path(step)} at step {step} (epoch 1, {step}/3 done)" in again, again[-3000:]
+    assert "step 3/3 (epoch 1, 3/3)" in again and f"step {step}/3" not in again
+    assert manager.steps() == [2, 3]  # the newest 2 kept
+    assert torch.load(folder / "OSTrack_ep0001.pth.tar", weights_only=True)["epoch"] == 1
+    events = list((tmp_path / "workspace" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events, "no TensorBoard events"
 
 
 def test_torchrun_two_ranks_equal_one_process(tmp_path, got10k, cfg) -> None:

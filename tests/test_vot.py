@@ -2,9 +2,10 @@
 
 The workspace holds 2 synthetic VOT sequences of 30 frames (moving target, no distractors, occluders or
 out-of-view episodes) and two trackers: the reference tracker after a short frame-level training on those
-videos, and the static-box baseline. Host trackers (pysot, TransT: kinds the adapters register in slt.hosts) run
-when PYSOT_ROOT / TRANST_ROOT name a checkout (the TransT one is copied and patched); PYSOT_PYTHON / TRANST_PYTHON
-name an interpreter with the host's dependencies, slt and vot-trax (default: this one).
+videos, and the static-box baseline. Host trackers (pysot, TransT, OSTrack: kinds the adapters register in
+slt.hosts) run when PYSOT_ROOT / TRANST_ROOT / OSTRACK_ROOT name a checkout (the TransT one is copied and
+patched); PYSOT_PYTHON / TRANST_PYTHON / OSTRACK_PYTHON name an interpreter with the host's dependencies, slt and
+vot-trax (default: this one).
 """
 
 from __future__ import annotations
@@ -300,3 +301,19 @@ def test_transt_checkpoint_evaluates_in_the_workspace(host_data, tmp_path):
         "torch.manual_seed(0)\n"
         f"torch.save({{'net': transt_offline().state_dict()}}, {str(weights)!r})\n"))
     _evaluate_host_tracker(host_data, tmp_path / "ws", f"host=transt:{weights}", root, python, "transt")
+
+
+@pytest.mark.host
+@pytest.mark.slow
+def test_ostrack_checkpoint_evaluates_in_the_workspace(host_data, tmp_path):
+    root, python = _host("OSTRACK")
+    config = root / "experiments" / "ostrack" / "vitb_256_mae_ce_32x4_ep300.yaml"
+    weights = tmp_path / "OSTrack_ep0001.pth.tar"
+    _run_host_script(python, root, (
+        "import sys, torch\n"
+        "sys.dont_write_bytecode = True\n"
+        "from slt_ostrack.network import build_network, load_config\n"
+        "torch.manual_seed(0)\n"
+        f"net = build_network(load_config({str(config)!r}))\n"
+        f"torch.save({{'epoch': 1, 'net': net.state_dict()}}, {str(weights)!r})\n"))
+    _evaluate_host_tracker(host_data, tmp_path / "ws", f"host=ostrack:{weights}:{config}", root, python, "ostrack")
