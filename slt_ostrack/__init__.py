@@ -15,14 +15,19 @@ import importlib.util
 from pathlib import Path
 
 
-def host_root() -> Path:
-    """The OSTrack-layout tree on ``sys.path`` (the folder holding ``lib/``); installs :mod:`slt_ostrack.compat`."""
+def host_root(model: str | None = "ostrack") -> Path:
+    """The OSTrack-layout tree on ``sys.path`` (the folder holding ``lib/``); installs :mod:`slt_ostrack.compat`.
+
+    ``model``: the tree must hold ``lib/models/<model>/<model>.py`` (``"ostrack"``, ``"seqtrack"``); None accepts
+    any OSTrack-layout tree (one with the host's ``lib/train/trainers/ltr_trainer.py``).
+    """
     spec = importlib.util.find_spec("lib")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("no OSTrack tree on sys.path: run from an OSTrack checkout or set PYTHONPATH=<checkout>")
     root = Path(next(iter(spec.submodule_search_locations))).resolve().parent
-    if not (root / "lib" / "models" / "ostrack" / "ostrack.py").is_file():
-        raise ImportError(f"{root} holds a 'lib' package but not lib/models/ostrack/ostrack.py: not an OSTrack tree")
+    marker = f"lib/models/{model}/{model}.py" if model else "lib/train/trainers/ltr_trainer.py"
+    if not (root / marker).is_file():
+        raise ImportError(f"{root} holds a 'lib' package but not {marker}: not an OSTrack-layout tree of that kind")
     from slt_ostrack import compat
 
     compat.install()

@@ -5,6 +5,9 @@ point ``slt.adapters``).
   ``tracking/train.py``; patched with the diffs in this package's ``patches/`` folder (``slt patch-host ostrack
   ROOT``): ``tracking/train.py --script slt_ostrack`` hands over to :mod:`slt_ostrack.train`, and
   ``tracking/test.py`` installs the CPU shims.
+* host kind ``seqtrack``: the ``SeqTrack/`` folder of microsoft/VideoX, patched with ``patches/seqtrack/``:
+  ``tracking/train.py --script slt_seqtrack`` hands over to :mod:`slt_ostrack.seqtrack.train`, ``tracking/test.py``
+  installs the CPU shims (docs/seqtrack.md).
 * No VOT tracker kind yet.
 
 This module imports only :mod:`slt.hosts`: the registry imports it to list kinds, with no host tree present.
@@ -23,4 +26,13 @@ OSTRACK = HostKind(
     patches="slt_ostrack:patches",
 )
 
-ADAPTER = Adapter(name="ostrack", hosts=(OSTRACK,), vot_trackers=())
+SEQTRACK = HostKind(
+    name="seqtrack",
+    markers=("lib/train/trainers/ltr_trainer.py", "lib/models/seqtrack/seqtrack.py", "lib/test/tracker/seqtrack.py",
+             "tracking/train.py"),
+    description="microsoft/VideoX SeqTrack/",
+    commit="1744b21",
+    patches="slt_ostrack:patches/seqtrack",
+)
+
+ADAPTER = Adapter(name="ostrack", hosts=(OSTRACK, SEQTRACK), vot_trackers=())

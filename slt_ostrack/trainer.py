@@ -26,9 +26,9 @@ from slt.checkpoint import save_checkpoint
 from slt.rollout import explore
 from slt.update import UpdateConfig, check_start, rollout_advantages, rollout_stats, slt_update
 from slt_ostrack import host_root
-from slt_ostrack.actor import bare
+from slt_ostrack.compat import bare
 
-host_root()
+host_root(model=None)
 
 from lib.train.trainers import LTRTrainer  # noqa: E402  (host imports after the shims)
 
@@ -47,6 +47,9 @@ class SLTTrainer(LTRTrainer):
         update: the SLT update's chunking and clipping; samples: S sampled trajectories per clip.
         dist: this rank under torchrun (:func:`slt.distributed.init_from_env`); rank 0 writes checkpoints.
     """
+
+    net_type = NET_TYPE
+    """The host's checkpoint prefix, ``<net_type>_ep%04d.pth.tar`` (a subclass for another host sets its own)."""
 
     def __init__(self, actor: Any, loaders: list, optimizer: torch.optim.Optimizer, settings: Any,
                  lr_scheduler: Any, tracker: Any, update: UpdateConfig = UpdateConfig(), samples: int = 1,
@@ -86,16 +89,16 @@ class SLTTrainer(LTRTrainer):
         if not self.dist.is_main:
             return
         directory = self._checkpoint_dir_of_project()
-        state = {"epoch": self.epoch, "net_type": NET_TYPE, "net": bare(self.actor.net).state_dict(),
+        state = {"epoch": self.epoch, "net_type": self.net_type, "net": bare(self.actor.net).state_dict(),
                  "optimizer": self.optimizer.state_dict(),
                  "lr_scheduler": self.lr_scheduler.state_dict() if self.lr_scheduler is not None else {}}
-        path = save_checkpoint(os.path.join(directory, f"{NET_TYPE}_ep{self.epoch:04d}.pth.tar"), state)
+        path = save_checkpoint(os.path.join(directory, f"{self.net_type}_ep{self.epoch:04d}.pth.tar"), state)
         logger.info("saved %s", path)
 
     def load_checkpoint(self, checkpoint: Any = None, fields: Any = None, ignore_fields: Any = None,
                         load_constructor: bool = False) -> bool:
         """Resume from the latest ``OSTrack_ep*.pth.tar`` of this project (``weights_only=True``); False if none."""
-        found = sorted(glob.glob(os.path.join(self._checkpoint_dir_of_project(), f"{NET_TYPE}_ep*.pth.tar")))
+        found = sorted(glob.glob(os.path.join(self._checkpoint_dir_of_project(), f"{self.net_type}_ep*.pth.tar")))
         if not found:
             return False
         state = torch.load(found[-1], map_location="cpu", weights_only=True)
