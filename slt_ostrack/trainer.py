@@ -28,7 +28,7 @@ from slt.update import UpdateConfig, check_start, rollout_advantages, rollout_st
 from slt_ostrack import host_root
 from slt_ostrack.compat import bare
 
-host_root(model=None)
+host_root()
 
 from lib.train.trainers import LTRTrainer  # noqa: E402  (host imports after the shims)
 
@@ -46,10 +46,11 @@ class SLTTrainer(LTRTrainer):
         tracker: :class:`slt_ostrack.tracker.SLTOSTrack` around the actor's network; the trainer owns it.
         update: the SLT update's chunking and clipping; samples: S sampled trajectories per clip.
         dist: this rank under torchrun (:func:`slt.distributed.init_from_env`); rank 0 writes checkpoints.
+
+    ``net_type``: the host's checkpoint prefix (``<net_type>_ep%04d.pth.tar``); subclasses for other trees set theirs.
     """
 
     net_type = NET_TYPE
-    """The host's checkpoint prefix, ``<net_type>_ep%04d.pth.tar`` (a subclass for another host sets its own)."""
 
     def __init__(self, actor: Any, loaders: list, optimizer: torch.optim.Optimizer, settings: Any,
                  lr_scheduler: Any, tracker: Any, update: UpdateConfig = UpdateConfig(), samples: int = 1,

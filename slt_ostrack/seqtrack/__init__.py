@@ -29,7 +29,10 @@ def host_root() -> Path:
     ``lib/utils/pos_embed.py:56`` of the host uses ``np.float``, removed from NumPy 1.24; it was the builtin
     ``float``, which the alias restores (nothing else changes).
     """
-    root = slt_ostrack.host_root("seqtrack")
+    root = slt_ostrack.host_root()
+    if not (root / "lib" / "models" / "seqtrack" / "seqtrack.py").is_file():
+        raise ImportError(f"{root} is an OSTrack-family tree without lib/models/seqtrack/seqtrack.py: not SeqTrack "
+                          f"(use the SeqTrack/ folder of microsoft/VideoX)")
     if not hasattr(np, "float"):
         np.float = float  # type: ignore[attr-defined]
     return root
