@@ -7,15 +7,16 @@ point ``slt.adapters``).
   ``tracking/test.py`` installs the CPU shims.
 * host kind ``seqtrack``: the ``SeqTrack/`` folder of microsoft/VideoX, patched with ``patches/seqtrack/``:
   ``tracking/train.py --script slt_seqtrack`` hands over to :mod:`slt_ostrack.seqtrack.train`, ``tracking/test.py``
-  installs the CPU shims (docs/seqtrack.md).
-* No VOT tracker kind yet.
+  installs the CPU shims (docs/seqtrack.md);
+* VOT tracker kind ``seqtrack``: SeqTrack's stock tracker (:mod:`slt_ostrack.seqtrack.vot_tracker`) with a host
+  experiment yaml and a weights-only checkpoint; the tracker process imports the ``seqtrack`` tree.
 
 This module imports only :mod:`slt.hosts`: the registry imports it to list kinds, with no host tree present.
 """
 
 from __future__ import annotations
 
-from slt.hosts import Adapter, HostKind
+from slt.hosts import Adapter, HostKind, VotKind
 
 OSTRACK = HostKind(
     name="ostrack",
@@ -35,4 +36,8 @@ SEQTRACK = HostKind(
     patches="slt_ostrack:patches/seqtrack",
 )
 
-ADAPTER = Adapter(name="ostrack", hosts=(OSTRACK, SEQTRACK), vot_trackers=())
+ADAPTER = Adapter(name="ostrack", hosts=(OSTRACK, SEQTRACK),
+                  vot_trackers=(VotKind(name="seqtrack", factory="slt_ostrack.seqtrack.vot_tracker:SeqTrackTracker",
+                                        host="seqtrack", takes_config=True,
+                                        description="SeqTrack's stock tracker, WEIGHTS a weights-only 'net' "
+                                                    "checkpoint, CONFIG experiments/seqtrack/<name>.yaml"),))

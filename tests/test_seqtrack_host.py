@@ -308,3 +308,22 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path, got10k, cfg) -> None:
     moved = max(float((one[k].float() - start[k].float()).abs().max()) for k in one)
     logging.getLogger(__name__).info("torchrun 2 ranks vs 1 process: max weight gap %.2e, max move %.2e", gap, moved)
     assert gap < 1e-5 and moved > 1e-4, (gap, moved)
+
+
+def test_vot_kind_serves_the_stock_tracker_with_the_checkpoint(cfg, net, tmp_path) -> None:
+    """``SLT_TRACKER=seqtrack``: the registry's factory builds the host tracker from the experiment yaml and a
+    weights-only checkpoint; its boxes are the stock tracker's with those weights (same frames, VOT schedule)."""
+    from seqtrack_helpers import clip_batch, stock_tracker
+    from slt.vot.trackers import TrackerSpec, build_tracker
+
+    weights = tmp_path / "slt.pth.tar"
+    torch.save({"net": net.state_dict(), "epoch": 1}, weights)
+    tracker = build_tracker(TrackerSpec("seqtrack", weights, HOST / "experiments" / "seqtrack" / f"{CONFIG}.yaml"))
+    stock = stock_tracker(net, cfg, tmp_path, dataset_name="vot22")
+    batch = clip_batch(clips=1, frames=2, seed=4)
+    images, box = batch["search_images"][0], batch["search_annos"][0][0]
+    tracker.init(images[0], box)
+    stock.initialize(images[0], {"init_bbox": box.tolist()})
+    got, confidence = tracker.track(images[1])
+    assert confidence is None and got.shape == (4,)
+    np.testing.assert_array_equal(got, np.asarray(stock.track(images[1])["target_bbox"]))
