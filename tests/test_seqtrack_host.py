@@ -231,14 +231,18 @@ def got10k(tmp_path_factory) -> Path:
 
 
 def test_patch_host_applies_and_reverts_byte_identical(tmp_path) -> None:
+    """``slt patch-host seqtrack`` then ``--revert`` leaves the copy byte-identical (the copy, not HOST: VideoX
+    commits a ``lib/models/__pycache__/__init__.cpython-38.pyc`` that the copy leaves out)."""
     from ltr_helpers import copy_tree, patch_host, tree_digest
 
     tree = copy_tree(HOST, tmp_path / "tree")
+    pristine = tree_digest(tree)
     patch_host("seqtrack", tree)
     assert "hand_over(sys.argv[1:])" in (tree / "lib" / "train" / "run_training.py").read_text()
     assert "from slt_ostrack.seqtrack import host_root" in (tree / "tracking" / "test.py").read_text()
+    assert tree_digest(tree) != pristine
     patch_host("seqtrack", tree, "--revert")
-    assert tree_digest(tree) == tree_digest(HOST)
+    assert tree_digest(tree) == pristine
 
 
 def test_host_train_py_runs_slt_test_py_evaluates_and_resume(tmp_path, got10k) -> None:
