@@ -197,18 +197,24 @@ def test_one_slt_iteration(cfg, net):
     """N = 2, T = 3: finite loss, encoder, decoder and vocabulary head change, nothing frozen changes, the reward
     is the mIoU gap of the sampled and greedy trajectories."""
     import logging
+    import resource
     import time
 
     from slt.boxes import box_iou_xywh
     from slt.update import UpdateConfig, slt_update
 
     model = copy.deepcopy(net)
+    start = time.perf_counter()
     batch, rollout, actor = explore_and_actor(cfg, model, seed=1)
+    logging.getLogger(__name__).info("SLT-SeqTrack exploration, 2 clips x 2 rows x 2 frames: %.1f s",
+                                     time.perf_counter() - start)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
     start = time.perf_counter()
     stats = slt_update(actor, model.parameters(), optimizer, rollout, UpdateConfig(chunk_size=0, grad_clip=0.0))
-    logging.getLogger(__name__).info("one SLT-SeqTrack update (4 samples): %.1f s", time.perf_counter() - start)
+    logging.getLogger(__name__).info("one SLT-SeqTrack update (4 samples, one chunk): %.1f s, peak RSS %.1f GB",
+                                     time.perf_counter() - start,
+                                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20)
     assert np.isfinite(stats["Loss/total"]) and stats["skipped"] == 0 and stats["grad_norm"] > 0
     assert stats["Loss/ce"] > 0 and np.isfinite(stats["Loss/scst"])
     gt = torch.as_tensor(np.stack(batch["search_annos"]), dtype=torch.float32)[:, 1:]
