@@ -20,3 +20,4 @@ class SLTSeqTrackTrainer(SLTTrainer):
     a :class:`~slt_ostrack.seqtrack.actor.SLTSeqTrackActor`."""
 
     net_type = "SEQTRACK"
+    run_name = "SLT-SeqTrack"
