@@ -93,7 +93,9 @@ def test_greedy_tokens_are_the_stock_inference_decoder(cfg, net, features, windo
     rules = tp.seqtrack_rules(bins, window=window, seq_format=cfg.DATA.SEQ_FORMAT)
     got = tp.decode_boxes(step_of(net, features), start_tokens(cfg, CLIPS), rules, "argmax")
     assert torch.equal(got.tokens, stock["pred_boxes"])
-    torch.testing.assert_close(got.scores, stock["confidence"], rtol=0, atol=1e-12)
+    # float32 probabilities from two code paths (forward_decoder vs decoder.inference): equal to a few ulp
+    # (measured 5.8e-11 absolute, 1.6e-7 relative with 2 threads)
+    torch.testing.assert_close(got.scores, stock["confidence"], rtol=1e-6, atol=1e-12)
     # the tracker's crop box (lib/test/tracker/seqtrack.py:86-95 for 'xywh')
     torch.testing.assert_close(seqtrack_token_boxes(got.tokens, bins, cfg.DATA.SEQ_FORMAT),
                                stock["pred_boxes"] / (bins - 1))
