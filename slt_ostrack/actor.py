@@ -27,6 +27,7 @@ from slt import scst
 from slt.policy import Shaping
 from slt.rollout import Samples
 from slt_ostrack import host_root, policy
+from slt_ostrack.compat import bare
 from slt_ostrack.tracker import masked_forward, normalise
 
 host_root()
@@ -39,11 +40,6 @@ from lib.utils.heapmap_utils import generate_heatmap  # noqa: E402
 
 SLT_WEIGHT = 15.0
 FOCAL_WEIGHT = 1.0
-
-
-def bare(net: nn.Module) -> nn.Module:
-    """The network inside a DistributedDataParallel wrapper (or the network itself)."""
-    return net.module if hasattr(net, "module") else net
 
 
 class SLTOSTrackActor(BaseActor):

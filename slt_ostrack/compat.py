@@ -27,6 +27,11 @@ logger = logging.getLogger(__name__)
 _installed = False
 
 
+def bare(net: torch.nn.Module) -> torch.nn.Module:
+    """The network inside a DistributedDataParallel wrapper (or the network itself)."""
+    return net.module if hasattr(net, "module") else net
+
+
 def _stay_on_cpu(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003  (signature of .cuda())
     return self
 

@@ -7,7 +7,12 @@ point ``slt.adapters``).
   ``tracking/test.py`` installs the CPU shims.
 * VOT tracker kind ``ostrack``: the host's stock ``OSTrack`` tracker (:mod:`slt_ostrack.vot_tracker`) over a
   weights-only ``'net'`` checkpoint and an experiment yaml; the tracker process imports the ``ostrack``
-  checkout (no patch needed).
+  checkout (no patch needed);
+* host kind ``seqtrack``: the ``SeqTrack/`` folder of microsoft/VideoX, patched with ``patches/seqtrack/``:
+  ``tracking/train.py --script slt_seqtrack`` hands over to :mod:`slt_ostrack.seqtrack.train`, ``tracking/test.py``
+  installs the CPU shims (docs/seqtrack.md);
+* VOT tracker kind ``seqtrack``: SeqTrack's stock tracker (:mod:`slt_ostrack.seqtrack.vot_tracker`) with a host
+  experiment yaml and a weights-only checkpoint; the tracker process imports the ``seqtrack`` tree.
 
 This module imports only :mod:`slt.hosts`: the registry imports it to list kinds, with no host tree present.
 """
@@ -25,11 +30,24 @@ OSTRACK = HostKind(
     patches="slt_ostrack:patches",
 )
 
+SEQTRACK = HostKind(
+    name="seqtrack",
+    markers=("lib/train/trainers/ltr_trainer.py", "lib/models/seqtrack/seqtrack.py", "lib/test/tracker/seqtrack.py",
+             "tracking/train.py"),
+    description="microsoft/VideoX SeqTrack/",
+    commit="1744b21",
+    patches="slt_ostrack:patches/seqtrack",
+)
+
 ADAPTER = Adapter(
     name="ostrack",
-    hosts=(OSTRACK,),
+    hosts=(OSTRACK, SEQTRACK),
     vot_trackers=(VotKind(name="ostrack", factory="slt_ostrack.vot_tracker:OSTrackTracker", host="ostrack",
                           takes_config=True,
                           description="OSTrack's stock tracker, WEIGHTS a weights-only 'net' checkpoint (SLT's "
-                                      "OSTrack_ep*.pth.tar), CONFIG experiments/ostrack/NAME.yaml or an SLT config"),),
+                                      "OSTrack_ep*.pth.tar), CONFIG experiments/ostrack/NAME.yaml or an SLT config"),
+                  VotKind(name="seqtrack", factory="slt_ostrack.seqtrack.vot_tracker:SeqTrackTracker",
+                          host="seqtrack", takes_config=True,
+                          description="SeqTrack's stock tracker, WEIGHTS a weights-only 'net' checkpoint, "
+                                      "CONFIG experiments/seqtrack/<name>.yaml")),
 )

@@ -38,7 +38,7 @@ from slt.rollout import explore
 from slt.runner import CheckpointClock, TrainingInterrupted, stop_on_signals
 from slt.update import UpdateConfig, check_start, rollout_advantages, rollout_stats, slt_update
 from slt_ostrack import host_root
-from slt_ostrack.actor import bare
+from slt_ostrack.compat import bare
 
 host_root()
 
