@@ -63,7 +63,8 @@ class Rollout:
 
     ``boxes`` (1 + S, N, L, 4) xywh, ``iou`` (1 + S, N, L) with the ground truth (index 0 greedy, 1..S
     sampled); ``lengths`` (N,) valid tracked frames; and, for the R = S * N *sampled* trajectories only
-    (trajectory ``j = s * N + i`` follows clip ``i``), frame-major records: ``actions`` (L, R), ``crops``
+    (trajectory ``j = s * N + i`` follows clip ``i``), frame-major records: ``actions`` (L, R, ...) (a factorised
+    action, e.g. a box's tokens, has trailing dimensions), ``crops``
     (L, R, 3, C, C) uint8, ``gt_in_crop`` (L, R, 4) xywh in crop pixels (NaN where the frame has no valid ground
     truth), ``extras`` name -> (L, R, ...); ``templates`` (N, ...) the template record of ``batch_init``;
     ``static_iou`` (N, L): the IoU of a tracker that keeps the first frame's box, the floor any trained tracker
@@ -106,7 +107,7 @@ class Rollout:
         """
         if order not in SAMPLE_ORDERS:
             raise ValueError(f"unknown sample order {order!r}; expected one of {SAMPLE_ORDERS}")
-        steps, trajectories = self.actions.shape
+        steps, trajectories = self.actions.shape[:2]
         clips = int(self.lengths.shape[0])
         device = self.lengths.device
         if advantages.shape != (self.num_samples, clips):

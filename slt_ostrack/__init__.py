@@ -14,15 +14,19 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+FAMILY_MODELS = ("lib/models/ostrack/ostrack.py", "lib/models/artrack_seq/artrack_seq.py")
+"""Model files that mark a tree of the OSTrack family (OSTrack, ARTrack) by its own network."""
+
 
 def host_root() -> Path:
-    """The OSTrack-layout tree on ``sys.path`` (the folder holding ``lib/``); installs :mod:`slt_ostrack.compat`."""
+    """The OSTrack-family tree on ``sys.path`` (the folder holding ``lib/``); installs :mod:`slt_ostrack.compat`."""
     spec = importlib.util.find_spec("lib")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("no OSTrack tree on sys.path: run from an OSTrack checkout or set PYTHONPATH=<checkout>")
     root = Path(next(iter(spec.submodule_search_locations))).resolve().parent
-    if not (root / "lib" / "models" / "ostrack" / "ostrack.py").is_file():
-        raise ImportError(f"{root} holds a 'lib' package but not lib/models/ostrack/ostrack.py: not an OSTrack tree")
+    if not any((root / model).is_file() for model in FAMILY_MODELS):
+        raise ImportError(f"{root} holds a 'lib' package but none of {', '.join(FAMILY_MODELS)}: not an OSTrack-family "
+                          f"tree")
     from slt_ostrack import compat
 
     compat.install()

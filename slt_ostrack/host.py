@@ -5,6 +5,9 @@ point ``slt.adapters``).
   ``tracking/train.py``; patched with the diffs in this package's ``patches/`` folder (``slt patch-host ostrack
   ROOT``): ``tracking/train.py --script slt_ostrack`` hands over to :mod:`slt_ostrack.train`, and
   ``tracking/test.py`` installs the CPU shims.
+* host kind ``artrack``: a MIV-XJTU/ARTrack checkout, patched with ``patches/artrack/`` (``slt patch-host artrack
+  ROOT``): ``tracking/train.py --script slt_artrack`` hands over to :mod:`slt_ostrack.artrack_train`, and
+  ``tracking/test.py`` installs the CPU shims.
 * No VOT tracker kind yet.
 
 This module imports only :mod:`slt.hosts`: the registry imports it to list kinds, with no host tree present.
@@ -23,4 +26,13 @@ OSTRACK = HostKind(
     patches="slt_ostrack:patches",
 )
 
-ADAPTER = Adapter(name="ostrack", hosts=(OSTRACK,), vot_trackers=())
+ARTRACK = HostKind(
+    name="artrack",
+    markers=("lib/train/trainers/ltr_seq_trainer.py", "lib/models/artrack_seq/artrack_seq.py",
+             "lib/test/tracker/artrack_seq.py", "tracking/train.py"),
+    description="MIV-XJTU/ARTrack",
+    commit="5931f4a",
+    patches="slt_ostrack:patches/artrack",
+)
+
+ADAPTER = Adapter(name="ostrack", hosts=(OSTRACK, ARTRACK), vot_trackers=())

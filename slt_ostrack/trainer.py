@@ -46,7 +46,11 @@ class SLTTrainer(LTRTrainer):
         tracker: :class:`slt_ostrack.tracker.SLTOSTrack` around the actor's network; the trainer owns it.
         update: the SLT update's chunking and clipping; samples: S sampled trajectories per clip.
         dist: this rank under torchrun (:func:`slt.distributed.init_from_env`); rank 0 writes checkpoints.
+
+    ``net_type``: the host's checkpoint prefix (``<net_type>_ep%04d.pth.tar``); subclasses for other trees set theirs.
     """
+
+    net_type = NET_TYPE
 
     def __init__(self, actor: Any, loaders: list, optimizer: torch.optim.Optimizer, settings: Any,
                  lr_scheduler: Any, tracker: Any, update: UpdateConfig = UpdateConfig(), samples: int = 1,
@@ -86,16 +90,16 @@ class SLTTrainer(LTRTrainer):
         if not self.dist.is_main:
             return
         directory = self._checkpoint_dir_of_project()
-        state = {"epoch": self.epoch, "net_type": NET_TYPE, "net": bare(self.actor.net).state_dict(),
+        state = {"epoch": self.epoch, "net_type": self.net_type, "net": bare(self.actor.net).state_dict(),
                  "optimizer": self.optimizer.state_dict(),
                  "lr_scheduler": self.lr_scheduler.state_dict() if self.lr_scheduler is not None else {}}
-        path = save_checkpoint(os.path.join(directory, f"{NET_TYPE}_ep{self.epoch:04d}.pth.tar"), state)
+        path = save_checkpoint(os.path.join(directory, f"{self.net_type}_ep{self.epoch:04d}.pth.tar"), state)
         logger.info("saved %s", path)
 
     def load_checkpoint(self, checkpoint: Any = None, fields: Any = None, ignore_fields: Any = None,
                         load_constructor: bool = False) -> bool:
         """Resume from the latest ``OSTrack_ep*.pth.tar`` of this project (``weights_only=True``); False if none."""
-        found = sorted(glob.glob(os.path.join(self._checkpoint_dir_of_project(), f"{NET_TYPE}_ep*.pth.tar")))
+        found = sorted(glob.glob(os.path.join(self._checkpoint_dir_of_project(), f"{self.net_type}_ep*.pth.tar")))
         if not found:
             return False
         state = torch.load(found[-1], map_location="cpu", weights_only=True)
