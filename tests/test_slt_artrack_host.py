@@ -167,11 +167,12 @@ def test_patch_set_applies_and_reverts_byte_identical(tmp_path) -> None:
     from ltr_helpers import copy_tree, patch_host, tree_digest
 
     tree = copy_tree(HOST, tmp_path / "tree")
+    before = tree_digest(tree)
     patch_host("artrack", tree)
     assert "from slt_ostrack.artrack_train import hand_over" in (tree / "lib/train/run_training.py").read_text()
     assert "compat.install()" in (tree / "tracking/test.py").read_text()
     patch_host("artrack", tree, "--revert")
-    assert tree_digest(tree) == tree_digest(HOST)
+    assert tree_digest(tree) == before
 
 
 @pytest.fixture(scope="module")
