@@ -8,14 +8,14 @@ point ``slt.adapters``).
 * host kind ``artrack``: a MIV-XJTU/ARTrack checkout, patched with ``patches/artrack/`` (``slt patch-host artrack
   ROOT``): ``tracking/train.py --script slt_artrack`` hands over to :mod:`slt_ostrack.artrack_train`, and
   ``tracking/test.py`` installs the CPU shims.
-* No VOT tracker kind yet.
+* VOT tracker kind ``artrack``: ARTrack's stock sequence tracker (:mod:`slt_ostrack.artrack_vot_tracker`).
 
 This module imports only :mod:`slt.hosts`: the registry imports it to list kinds, with no host tree present.
 """
 
 from __future__ import annotations
 
-from slt.hosts import Adapter, HostKind
+from slt.hosts import Adapter, HostKind, VotKind
 
 OSTRACK = HostKind(
     name="ostrack",
@@ -35,4 +35,9 @@ ARTRACK = HostKind(
     patches="slt_ostrack:patches/artrack",
 )
 
-ADAPTER = Adapter(name="ostrack", hosts=(OSTRACK, ARTRACK), vot_trackers=())
+ADAPTER = Adapter(name="ostrack", hosts=(OSTRACK, ARTRACK), vot_trackers=(
+    VotKind(name="artrack", factory="slt_ostrack.artrack_vot_tracker:ArtrackTracker", host="artrack",
+            takes_config=True,
+            description="ARTrack's stock sequence tracker, WEIGHTS a 'net' checkpoint, CONFIG its experiments/"
+                        "artrack_seq yaml"),
+))

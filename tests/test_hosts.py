@@ -31,7 +31,7 @@ def adapter(tmp_path, monkeypatch):
     yield from fake_adapter(tmp_path, monkeypatch)
 
 
-def test_builtin_adapters_declare_six_host_kinds_and_two_tracker_kinds():
+def test_builtin_adapters_declare_six_host_kinds_and_three_tracker_kinds():
     assert {name: (h.description, h.patches) for name, h in hosts.host_kinds().items()} == {
         "ostrack": ("botaoye/OSTrack", "slt_ostrack:patches"),
         "artrack": ("MIV-XJTU/ARTrack", "slt_ostrack:patches/artrack"),
@@ -41,8 +41,9 @@ def test_builtin_adapters_declare_six_host_kinds_and_two_tracker_kinds():
         "siamattn": ("msight-tech/research-siamattn", "slt_pysot:patches/siamattn")}
     assert {name: (k.host, k.takes_config, k.factory) for name, k in hosts.vot_kinds().items()} == {
         "pysot": ("pysot", True, "slt_pysot.vot_tracker:PysotTracker"),
-        "transt": ("transt", False, "slt_pytracking.vot_tracker:TranstTracker")}
-    assert kinds() == ("reference", "static", "pysot", "transt")
+        "transt": ("transt", False, "slt_pytracking.vot_tracker:TranstTracker"),
+        "artrack": ("artrack", True, "slt_ostrack.artrack_vot_tracker:ArtrackTracker")}
+    assert kinds() == ("reference", "static", "artrack", "pysot", "transt")
 
 
 def test_pyproject_entry_points_are_what_the_registry_reads():
@@ -88,8 +89,8 @@ def test_unknown_kinds_name_the_registered_ones():
     with pytest.raises(hosts.RegistryError, match=r"unknown host kind 'mixformer' \(registered: ostrack, artrack, "
                                                   r"pysot, siamattn, transt, trdimp\)"):
         hosts.host_kind("mixformer")
-    with pytest.raises(SetupError, match="unknown tracker kind 'siamfc' .expected one of reference, static, pysot, "
-                                         "transt"):
+    with pytest.raises(SetupError, match="unknown tracker kind 'siamfc' .expected one of reference, static, artrack, "
+                                         "pysot, transt"):
         TrackerSpec("siamfc", Path("/w.pth"))
     with pytest.raises(ValueError, match="unknown host kind 'mixformer'.*ostrack, artrack, pysot, siamattn, transt, trdimp"):
         parse_host_root("mixformer=/somewhere")

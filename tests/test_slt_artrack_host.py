@@ -122,6 +122,22 @@ def test_teacher_forced_log_prob_is_the_recorded_one_and_trains(net, cfg, tracke
         net.zero_grad(set_to_none=True)
 
 
+def test_vot_kind_serves_the_stock_tracker_from_a_checkpoint(net, batch, rollout, tmp_path) -> None:
+    """``slt.vot`` kind ``artrack``: the host's tracker built from a weights-only ``'net'`` checkpoint and the host
+    yaml tracks as the greedy rows do (1e-3 px)."""
+    from slt.vot.trackers import TrackerSpec, build_tracker
+
+    weights = tmp_path / "ARTrackSeq_ep0001.pth.tar"
+    torch.save({"epoch": 1, "net": net.state_dict()}, weights)
+    served = build_tracker(TrackerSpec("artrack", weights, HOST / "experiments" / "artrack_seq" / f"{BASE}.yaml"))
+    images, annos = batch["search_images"][1], batch["search_annos"][1]
+    served.init(images[0], annos[0])
+    boxes, scores = zip(*(served.track(image) for image in images[1:]))
+    assert scores == (None, None)
+    error = float((torch.tensor(np.stack(boxes)) - rollout.boxes[0, 1].double()).abs().max())
+    assert error < 1e-3, (boxes, rollout.boxes[0, 1])
+
+
 def one_update(net, cfg, tracker, rollout, objective: str) -> tuple[dict[str, float], set[str]]:
     """One SLT update of a copy of ``net`` on the shared rollout (explored with equal weights); changed names."""
     model = copy.deepcopy(net)
