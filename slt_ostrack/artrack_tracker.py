@@ -11,9 +11,9 @@ host's ``transform_image_to_crop`` (normalised xywh), turned into x1 y1 x2 y2, c
 quantised ``(v + 0.5) * (bins - 1)`` (the head truncates to integers): 28 history tokens, then START ``bins * range``;
 greedy ``topk(1)`` over all 802 tokens at each of the 4 positions (:func:`slt.token_policy.artrack_rules`); tokens
 x1 y1 x2 y2 -> ``t / (bins - 1) - 0.5`` -> cx cy w h (float32) -> times ``search_size / resize_factor`` ->
-``map_box_back`` around the previous centre -> ``clip_box(margin=10)``. Greedy rows make exactly these decisions;
-sampled rows draw each token from the policy (coordinate, START and END tokens alike, as the host's greedy may emit
-any of them) at the rules' temperature.
+``map_box_back`` around the previous centre -> ``clip_box(margin=10)``. Greedy rows make exactly these decisions
+(START and END included, which the host's greedy may emit as coordinates); sampled rows draw each token from the
+policy over the 800 coordinate tokens at the rules' temperature.
 
 The head's word embedding has ``max_norm=1`` and is tied to the output projection:
 :func:`slt_ostrack.artrack_network.renormalise_embedding` runs once per rollout (in ``batch_init``), after which
