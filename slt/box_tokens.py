@@ -122,3 +122,30 @@ def artrack_token_boxes(tokens: Tensor, bins: int = 400, coord_range: int = 2) -
     if tokens.shape[-1] != 4:
         raise ValueError(f"tokens must be (..., 4), got shape {tuple(tokens.shape)}")
     return tokens.float() / (bins - 1) - _artrack_margin(coord_range)
+
+
+def artrack_target_box(boxes_xyxy: Tensor, bins: int = 400, coord_range: int = 2) -> Tensor:
+    """The box ARTrack's sequence stage regresses to: ``(..., 4)`` normalised crop x1 y1 x2 y2 -> the same, clamped.
+
+    ``clamp((v + m) * (bins - 1), 0, bins * range - 1e-4) / (bins - 1) - m`` (``lib/train/actors/artrack_seq.py:595-604``):
+    :func:`artrack_target_tokens` before truncation, back in box units.
+    """
+    _check_boxes(boxes_xyxy)
+    margin = _artrack_margin(coord_range)
+    scaled = ((boxes_xyxy + margin) * (bins - 1)).clamp(0.0, bins * coord_range - 0.0001)
+    return scaled / (bins - 1) - margin
+
+
+def artrack_expected_box(logits: Tensor, bins: int = 400, coord_range: int = 2) -> Tensor:
+    """ARTrack's differentiable box: ``(..., 4, V)`` logits of the 4 positions -> ``(..., 4)`` normalised x1 y1 x2 y2.
+
+    The expectation of the coordinate value under ``softmax`` over the ``n = bins * range`` coordinate tokens alone,
+    token ``k`` valued ``-m + (2 k + 1) / n`` (``lib/train/actors/artrack_seq.py:603-609``, its ``torch.range``
+    grid), in the logits' dtype.
+    """
+    count = bins * coord_range
+    if logits.shape[-1] < count or logits.shape[-2] != 4:
+        raise ValueError(f"expected (..., 4, V >= {count}) logits, got shape {tuple(logits.shape)}")
+    margin = _artrack_margin(coord_range)
+    values = -margin + (2 * torch.arange(count, device=logits.device, dtype=logits.dtype) + 1) / count
+    return (logits[..., :count].softmax(-1) * values).sum(-1)

@@ -13,20 +13,25 @@ Per-position rules (:class:`PositionRule`, data, not code):
   renormalising (SeqTrack keeps the 4000 coordinate bins of its 4002 tokens; ARTrack keeps all 802).
 * ``window``: an optional ``(allowed,)`` multiplicative window applied in probability space (SeqTrack's
   ``np.hanning(4000)`` in float64 on the centre positions when ``TEST.WINDOW``).
+* ``sampled``: the policy samples only tokens ``[0, sampled)`` (None: all allowed ones). ARTrack's greedy may emit
+  its START/END tokens as coordinates; its policy samples the 800 coordinate tokens only.
 
 Host score of position j: ``s_j = softmax(logits)[:allowed] * window`` (the host's exact arithmetic: float32
 softmax times a float64 window is float64). Greedy = ``s_j.topk(1)``, the host's decision, exactly.
 
-The policy at position j is the categorical of the renormalised host score sharpened by a temperature ``tau``
-(it multiplies log-scores, as :mod:`slt.policy`'s temperature multiplies logits: larger = sharper)::
+The policy at position j is the categorical of the renormalised host score over the ``n = sampled`` tokens,
+sharpened by a temperature ``tau`` (it multiplies log-scores, as :mod:`slt.policy`'s temperature multiplies
+logits: larger = sharper)::
 
-    pi_j(i) = s_j(i) ** tau / sum_{i' < allowed} s_j(i') ** tau
-            = softmax(tau * (log_softmax(logits)[:allowed] + log(window)))(i)
+    pi_j(i) = s_j(i) ** tau / sum_{i' < n} s_j(i') ** tau
+            = softmax(tau * (log_softmax(logits)[:n] + log(window[:n])))(i)
 
 The cut mass (END and START probabilities) and the window's total weight cancel in the renormalisation, so
-``pi_j`` is a proper distribution over the ``allowed`` tokens; tokens with window 0 (the Hann window's ends)
-have probability 0 and are never drawn. For every ``tau > 0``, ``argmax pi_j = argmax s_j``: sampling changes
-the spread, never the greedy decision. ``log pi(box) = sum_j log pi_j(t_j)`` given the prefix of the same row.
+``pi_j`` is a proper distribution over the ``n`` tokens; tokens with window 0 (the Hann window's ends)
+have probability 0 and are never drawn. For every ``tau > 0``, ``argmax pi_j = argmax s_j`` whenever the greedy
+token is one of the ``n`` (always when ``sampled`` is None): sampling changes the spread, never the greedy
+decision. ``log pi(box) = sum_j log pi_j(t_j)`` given the prefix of the same row; a greedy token outside the ``n``
+has ``log pi = -inf``.
 
 Rows follow :func:`slt.policy.select_actions`' copy-major layout: with mode ``"half"`` and a
 :class:`slt.policy.ClipRandom` of N clips, row ``c * N + i`` follows clip ``i``; copy 0 (rows ``[0, N)``) is
@@ -59,15 +64,19 @@ class PositionRule:
 
     ``allowed``: keep tokens ``[0, allowed)`` of the softmax over the whole vocabulary (no renormalisation by the
     host); None keeps all V. ``window``: ``(allowed,)`` non-negative multiplicative window on the kept
-    probabilities, or None. The window's dtype is the host's (SeqTrack: float64).
+    probabilities, or None. The window's dtype is the host's (SeqTrack: float64). ``sampled``: the policy draws
+    tokens ``[0, sampled)`` only (None: every allowed token).
     """
 
     allowed: int | None = None
     window: Tensor | None = None
+    sampled: int | None = None
 
     def __post_init__(self) -> None:
         if self.allowed is not None and self.allowed < 1:
             raise ValueError(f"allowed must be a positive token count, got {self.allowed}")
+        if self.sampled is not None and (self.sampled < 1 or (self.allowed is not None and self.sampled > self.allowed)):
+            raise ValueError(f"sampled must be a positive token count within allowed={self.allowed}, got {self.sampled}")
         if self.window is not None:
             if self.window.dim() != 1:
                 raise ValueError(f"the window must be 1-D (allowed,), got shape {tuple(self.window.shape)}")
@@ -100,6 +109,8 @@ class TokenRules:
                 raise ValueError(f"position {j} allows {size} tokens of a {self.vocab_size}-token vocabulary")
             if rule.window is not None and rule.window.shape[0] != size:
                 raise ValueError(f"position {j}: window of {rule.window.shape[0]} entries for {size} tokens")
+            if rule.sampled is not None and rule.sampled > size:
+                raise ValueError(f"position {j} samples {rule.sampled} of {size} allowed tokens")
 
     @property
     def num_tokens(self) -> int:
@@ -110,6 +121,11 @@ class TokenRules:
         """Number of tokens position ``position`` may emit (its ``allowed`` or V)."""
         rule = self.positions[position]
         return self.vocab_size if rule.allowed is None else rule.allowed
+
+    def sampled(self, position: int) -> int:
+        """Number of tokens the policy draws from at ``position`` (its ``sampled`` or :meth:`allowed`)."""
+        rule = self.positions[position]
+        return self.allowed(position) if rule.sampled is None else rule.sampled
 
     def to(self, device: torch.device | str) -> "TokenRules":
         """The same rules with their windows on ``device``."""
@@ -145,10 +161,12 @@ def artrack_rules(bins: int = 400, coord_range: int = 2, *, temperature: float =
     """ARTrack's decoding (``lib/models/layers/head_seq.py:873-891``): greedy over all ``bins * range + 2`` tokens.
 
     Vocabulary 802 for ``bins=400, range=2``: tokens ``0..799`` coordinates, 800 START (and padding), 801 END;
-    no cut, no window (the host may emit 800 or 801 greedily; the policy keeps them, as the host does).
+    no cut, no window for greedy (the host may emit 800 or 801 greedily, and greedy rows do as the host does); the
+    policy samples the ``bins * range`` coordinate tokens only.
     """
     vocab = bins * coord_range + 2
-    return TokenRules(vocab_size=vocab, positions=(PositionRule(),) * 4, temperature=temperature)
+    return TokenRules(vocab_size=vocab, positions=(PositionRule(sampled=bins * coord_range),) * 4,
+                      temperature=temperature)
 
 
 def host_scores(logits: Tensor, rules: TokenRules, position: int) -> Tensor:
@@ -166,27 +184,29 @@ def host_scores(logits: Tensor, rules: TokenRules, position: int) -> Tensor:
 
 
 def policy_logits(logits: Tensor, rules: TokenRules, position: int) -> Tensor:
-    """The sampling policy's logits: ``(B, V)`` -> ``(B, allowed)`` ``tau * (log_softmax(logits)[:allowed] + log w)``.
+    """The sampling policy's logits: ``(B, V)`` -> ``(B, n)`` ``tau * (log_softmax(logits)[:n] + log w[:n])``,
+    ``n = rules.sampled(position)``.
 
     ``softmax`` of the result is ``pi_position`` (module docstring); entries with window 0 are ``-inf``.
     Differentiable in ``logits`` without NaN (the window enters as the constant ``log w``).
     """
     _check_vocab(logits, rules)
     rule = rules.positions[position]
-    out = torch.log_softmax(logits, dim=-1)[:, : rules.allowed(position)]
+    count = rules.sampled(position)
+    out = torch.log_softmax(logits, dim=-1)[:, :count]
     if rule.window is not None:
-        out = out + torch.log(rule.window.to(out.device))
+        out = out + torch.log(rule.window[:count].to(out.device))
     return out * rules.temperature
 
 
 def token_log_probs(logits: Tensor, tokens: Tensor, rules: TokenRules, position: int) -> Tensor:
     """``log pi_position(tokens)``: ``(B, V)`` logits, ``(B,)`` long tokens -> ``(B,)``, differentiable.
 
-    A token outside the position's allowed range raises ``ValueError`` (it has no probability under the rules).
+    A token outside the position's sampled range raises ``ValueError`` (it has no probability under the policy).
     """
-    allowed = rules.allowed(position)
-    if bool(((tokens < 0) | (tokens >= allowed)).any()):
-        raise ValueError(f"position {position} only allows tokens [0, {allowed}); got {tokens.tolist()}")
+    count = rules.sampled(position)
+    if bool(((tokens < 0) | (tokens >= count)).any()):
+        raise ValueError(f"position {position} only samples tokens [0, {count}); got {tokens.tolist()}")
     return torch.log_softmax(policy_logits(logits, rules, position), dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
 
 
@@ -246,13 +266,20 @@ def decode_boxes(step: StepFn, prefix: Tensor, rules: TokenRules, mode: str = "h
         choice = select_actions(policy_logits(logits, rules, j), mode, random)
         if n_greedy:
             choice[:n_greedy] = host[:n_greedy].topk(1, dim=-1)[1].squeeze(-1)
-        log_prob += token_log_probs(logits, choice, rules, j).to(log_prob.dtype)
+        log_prob += _recorded_log_prob(logits, choice, rules, j).to(log_prob.dtype)
         tokens.append(choice)
         scores.append(host.gather(-1, choice[:, None]).squeeze(-1))
         seq = torch.cat((seq, choice[:, None]), dim=-1)
     greedy = torch.arange(rows, device=prefix.device) < n_greedy
     return TokenDecoding(tokens=torch.stack(tokens, -1), log_prob=log_prob, scores=torch.stack(scores, -1),
                          greedy=greedy)
+
+
+def _recorded_log_prob(logits: Tensor, tokens: Tensor, rules: TokenRules, position: int) -> Tensor:
+    """``log pi_position(tokens)`` for any allowed token: ``-inf`` for a greedy token the policy never samples."""
+    log_pi = torch.log_softmax(policy_logits(logits, rules, position), dim=-1)
+    padded = torch.nn.functional.pad(log_pi, (0, rules.allowed(position) - log_pi.shape[-1]), value=float("-inf"))
+    return padded.gather(-1, tokens[:, None]).squeeze(-1)
 
 
 def teacher_forcing_input(prefix: Tensor, tokens: Tensor) -> Tensor:
@@ -278,7 +305,7 @@ def teacher_forced_log_prob(logits: Tensor, tokens: Tensor, rules: TokenRules) -
 
 
 def policy_distribution(logits: Tensor, rules: TokenRules, position: int) -> Tensor:
-    """``pi_position`` as probabilities: ``(B, V)`` logits -> ``(B, allowed)`` rows summing to 1 (float64)."""
+    """``pi_position`` as probabilities: ``(B, V)`` logits -> ``(B, sampled)`` rows summing to 1 (float64)."""
     return torch.softmax(policy_logits(logits.double(), rules, position), dim=-1)
 
 

@@ -10,6 +10,9 @@
 * ``wandb`` (imported unconditionally by ``lib/train/trainers/ltr_trainer.py`` through
   ``lib/train/data/wandb_logger.py``, used only with ``--use_wandb 1``): when it is not installed, a stub
   module whose every attribute raises ImportError naming the fix.
+* ``memory_profiler`` (imported, never used, by ARTrack's ``lib/train/trainers/ltr_seq_trainer*.py``, which
+  ``lib/train/trainers/__init__.py`` imports): when it is not installed, a stub whose ``profile`` decorator returns
+  the function unchanged.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ def _no_wandb(name: str) -> None:
     raise ImportError(f"wandb.{name}: wandb is not installed (only --use_wandb 1 needs it): pip install wandb")
 
 
+def _no_profile(func=None, **kwargs):  # noqa: ANN001, ANN003, ANN201  (memory_profiler.profile's signature)
+    return func if func is not None else (lambda f: f)
+
+
 def install() -> None:
     """Install every shim this machine needs; a second call does nothing."""
     global _installed
@@ -60,6 +67,10 @@ def install() -> None:
         stub = types.ModuleType("wandb")
         stub.__getattr__ = _no_wandb
         sys.modules["wandb"] = stub
+    if "memory_profiler" not in sys.modules and importlib.util.find_spec("memory_profiler") is None:
+        stub = types.ModuleType("memory_profiler")
+        stub.profile = _no_profile
+        sys.modules["memory_profiler"] = stub
     if not torch.cuda.is_available():
         torch.Tensor.cuda = _stay_on_cpu
         torch.nn.Module.cuda = _stay_on_cpu

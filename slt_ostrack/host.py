@@ -12,7 +12,11 @@ point ``slt.adapters``).
   ``tracking/train.py --script slt_seqtrack`` hands over to :mod:`slt_ostrack.seqtrack.train`, ``tracking/test.py``
   installs the CPU shims (docs/seqtrack.md);
 * VOT tracker kind ``seqtrack``: SeqTrack's stock tracker (:mod:`slt_ostrack.seqtrack.vot_tracker`) with a host
-  experiment yaml and a weights-only checkpoint; the tracker process imports the ``seqtrack`` tree.
+  experiment yaml and a weights-only checkpoint; the tracker process imports the ``seqtrack`` tree;
+* host kind ``artrack``: a MIV-XJTU/ARTrack checkout, patched with ``patches/artrack/`` (``slt patch-host artrack
+  ROOT``): ``tracking/train.py --script slt_artrack`` hands over to :mod:`slt_ostrack.artrack_train`, and
+  ``tracking/test.py`` installs the CPU shims.
+* VOT tracker kind ``artrack``: ARTrack's stock sequence tracker (:mod:`slt_ostrack.artrack_vot_tracker`).
 
 This module imports only :mod:`slt.hosts`: the registry imports it to list kinds, with no host tree present.
 """
@@ -30,6 +34,15 @@ OSTRACK = HostKind(
     patches="slt_ostrack:patches",
 )
 
+ARTRACK = HostKind(
+    name="artrack",
+    markers=("lib/train/trainers/ltr_seq_trainer.py", "lib/models/artrack_seq/artrack_seq.py",
+             "lib/test/tracker/artrack_seq.py", "tracking/train.py"),
+    description="MIV-XJTU/ARTrack",
+    commit="5931f4a",
+    patches="slt_ostrack:patches/artrack",
+)
+
 SEQTRACK = HostKind(
     name="seqtrack",
     markers=("lib/train/trainers/ltr_trainer.py", "lib/models/seqtrack/seqtrack.py", "lib/test/tracker/seqtrack.py",
@@ -41,7 +54,7 @@ SEQTRACK = HostKind(
 
 ADAPTER = Adapter(
     name="ostrack",
-    hosts=(OSTRACK, SEQTRACK),
+    hosts=(OSTRACK, SEQTRACK, ARTRACK),
     vot_trackers=(VotKind(name="ostrack", factory="slt_ostrack.vot_tracker:OSTrackTracker", host="ostrack",
                           takes_config=True,
                           description="OSTrack's stock tracker, WEIGHTS a weights-only 'net' checkpoint (SLT's "
@@ -49,5 +62,9 @@ ADAPTER = Adapter(
                   VotKind(name="seqtrack", factory="slt_ostrack.seqtrack.vot_tracker:SeqTrackTracker",
                           host="seqtrack", takes_config=True,
                           description="SeqTrack's stock tracker, WEIGHTS a weights-only 'net' checkpoint, "
-                                      "CONFIG experiments/seqtrack/<name>.yaml")),
+                                      "CONFIG experiments/seqtrack/<name>.yaml"),
+                  VotKind(name="artrack", factory="slt_ostrack.artrack_vot_tracker:ArtrackTracker", host="artrack",
+                          takes_config=True,
+                          description="ARTrack's stock sequence tracker, WEIGHTS a 'net' checkpoint, CONFIG its "
+                                      "experiments/artrack_seq yaml")),
 )

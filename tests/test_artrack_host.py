@@ -115,10 +115,12 @@ def test_teacher_forcing_reproduces_the_recorded_log_prob_with_per_row_history(c
     step = lambda seq: head_logits(net, rows, seq)[:, -1]  # noqa: E731
     out = tp.decode_boxes(step, prefix, rules, "half", ClipRandom([(5, 0, i) for i in range(CLIPS)]))
     assert not torch.equal(out.tokens[CLIPS:], out.tokens[:CLIPS].repeat(copies - 1, 1))
-    logits = head_logits(net, rows, tp.teacher_forcing_input(prefix, out.tokens))[:, -4:]
-    log_prob = tp.teacher_forced_log_prob(logits, out.tokens, rules)
-    torch.testing.assert_close(log_prob.detach().double(), out.log_prob, rtol=0, atol=1e-4)
-    log_prob[~out.greedy].sum().backward()
+    scored = torch.isfinite(out.log_prob)  # a greedy START/END has log pi = -inf: the policy samples coordinates
+    assert bool(scored[~out.greedy].all())
+    logits = head_logits(net, rows, tp.teacher_forcing_input(prefix, out.tokens))[scored, -4:]
+    log_prob = tp.teacher_forced_log_prob(logits, out.tokens[scored], rules)
+    torch.testing.assert_close(log_prob.detach().double(), out.log_prob[scored], rtol=0, atol=1e-4)
+    log_prob[~out.greedy[scored]].sum().backward()
     assert float(net.pix_head.output_bias.grad.abs().sum()) > 0
 
 

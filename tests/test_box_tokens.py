@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,3 +112,30 @@ def test_bad_inputs():
         bt.seqtrack_token_boxes(torch.zeros(2, 4, dtype=torch.long), seq_format="xyxy")
     with pytest.raises(ValueError, match="range must be >= 1"):
         bt.artrack_token_boxes(torch.zeros(2, 4, dtype=torch.long), coord_range=0)
+
+
+def test_artrack_expected_box_is_the_mean_over_the_hosts_coordinate_grid():
+    bins, coord_range = 400, 2
+    count = bins * coord_range
+    # the grid of lib/train/actors/artrack_seq.py's torch.range(-m + 1/n, 1 + m - 1/n, 2/n), n = bins * range
+    grid = torch.from_numpy(np.arange(count) * (2 / count) + (-0.5 + 1 / count)).float()
+    logits = torch.randn(3, 4, count + 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 3
+    expected = (logits[..., :count].softmax(-1) * grid.double()).sum(-1)
+    torch.testing.assert_close(bt.artrack_expected_box(logits, bins, coord_range), expected, rtol=0, atol=1e-6)
+    peaked = torch.full((1, 4, count + 2), -1e4)
+    peaked[0, torch.arange(4), torch.tensor([0, 399, 400, count - 1])] = 0.0
+    peaked[..., count:] = 1e4  # START and END are cut before the softmax
+    torch.testing.assert_close(bt.artrack_expected_box(peaked, bins, coord_range), grid[[0, 399, 400, count - 1]][None])
+    with pytest.raises(ValueError, match="4, V >= 800"):
+        bt.artrack_expected_box(torch.zeros(2, 3, count))
+
+
+def test_artrack_target_box_is_the_target_tokens_before_truncation():
+    bins, coord_range = 400, 2
+    boxes = to_xyxy(random_xywh(500, seed=5, spread=3.0))
+    target = bt.artrack_target_box(boxes, bins, coord_range)
+    assert float(target.min()) >= -0.5 and float(target.max()) <= (bins * coord_range - 1e-4) / (bins - 1) - 0.5
+    assert torch.equal(((target + 0.5) * (bins - 1)).long().clamp(max=bins * coord_range - 1),
+                       bt.artrack_target_tokens(boxes, bins, coord_range))
+    inside = boxes.clamp(-0.4, 1.4)
+    torch.testing.assert_close(bt.artrack_target_box(inside, bins, coord_range), inside)

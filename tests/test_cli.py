@@ -56,7 +56,7 @@ def test_resuming_a_run_longer_than_asked_keeps_it_and_says_so(tmp_path, caplog)
 
 
 @pytest.mark.parametrize("roots, message", [
-    (["mixformer=/somewhere"], "unknown host kind 'mixformer' (registered: ostrack, seqtrack, pysot, siamattn, transt, trdimp)"),
+    (["mixformer=/somewhere"], "unknown host kind 'mixformer' (registered: ostrack, seqtrack, artrack, pysot, siamattn, transt, trdimp)"),
     (["pysot"], "--host-root 'pysot': expected KIND=PATH"),
     (["pysot=/a", "pysot=/b"], "--host-root: the same KIND is given twice"),
 ])

@@ -31,9 +31,10 @@ def adapter(tmp_path, monkeypatch):
     yield from fake_adapter(tmp_path, monkeypatch)
 
 
-def test_builtin_adapters_declare_six_host_kinds_and_four_tracker_kinds():
+def test_builtin_adapters_declare_seven_host_kinds_and_five_tracker_kinds():
     assert {name: (h.description, h.patches) for name, h in hosts.host_kinds().items()} == {
         "ostrack": ("botaoye/OSTrack", "slt_ostrack:patches"),
+        "artrack": ("MIV-XJTU/ARTrack", "slt_ostrack:patches/artrack"),
         "pysot": ("STVIR/pysot", "slt_pysot:patches"),
         "seqtrack": ("microsoft/VideoX SeqTrack/", "slt_ostrack:patches/seqtrack"),
         "transt": ("chenxin-dlut/TransT", "slt_pytracking:patches/transt"),
@@ -43,8 +44,9 @@ def test_builtin_adapters_declare_six_host_kinds_and_four_tracker_kinds():
         "ostrack": ("ostrack", True, "slt_ostrack.vot_tracker:OSTrackTracker"),
         "pysot": ("pysot", True, "slt_pysot.vot_tracker:PysotTracker"),
         "seqtrack": ("seqtrack", True, "slt_ostrack.seqtrack.vot_tracker:SeqTrackTracker"),
-        "transt": ("transt", False, "slt_pytracking.vot_tracker:TranstTracker")}
-    assert kinds() == ("reference", "static", "ostrack", "seqtrack", "pysot", "transt")
+        "transt": ("transt", False, "slt_pytracking.vot_tracker:TranstTracker"),
+        "artrack": ("artrack", True, "slt_ostrack.artrack_vot_tracker:ArtrackTracker")}
+    assert kinds() == ("reference", "static", "ostrack", "seqtrack", "artrack", "pysot", "transt")
 
 
 def test_pyproject_entry_points_are_what_the_registry_reads():
@@ -60,7 +62,8 @@ def test_pyproject_entry_points_are_what_the_registry_reads():
                                          ("transt", ["10-compat.patch", "20-slt-shims.patch"]),
                                          ("trdimp", ["10-compat.patch", "20-slt-shims.patch"]),
                                          ("ostrack", ["10-train-slt-hook.patch", "20-test-cpu.patch"]),
-                                         ("seqtrack", ["10-train-slt-hook.patch", "20-test-cpu.patch"])])
+                                         ("seqtrack", ["10-train-slt-hook.patch", "20-test-cpu.patch"]),
+                                         ("artrack", ["10-train-slt-hook.patch", "20-test-cpu.patch"])])
 def test_patch_sets_are_package_data_inside_the_adapter_package(kind, names):
     """The patches resolve inside the imported adapter package (not a source checkout's top-level folder), and
     pyproject's package-data globs cover each of them, so a wheel carries them."""
@@ -87,13 +90,13 @@ def test_reading_the_registry_imports_no_host_and_no_torch():
 
 
 def test_unknown_kinds_name_the_registered_ones():
-    with pytest.raises(hosts.RegistryError, match=r"unknown host kind 'mixformer' \(registered: ostrack, seqtrack, "
+    with pytest.raises(hosts.RegistryError, match=r"unknown host kind 'mixformer' \(registered: ostrack, seqtrack, artrack, "
                                                   r"pysot, siamattn, transt, trdimp\)"):
         hosts.host_kind("mixformer")
     with pytest.raises(SetupError, match="unknown tracker kind 'siamfc' .expected one of reference, static, ostrack, "
-                                         "seqtrack, pysot, transt"):
+                                         "seqtrack, artrack, pysot, transt"):
         TrackerSpec("siamfc", Path("/w.pth"))
-    with pytest.raises(ValueError, match="unknown host kind 'mixformer'.*ostrack, seqtrack, pysot, siamattn, transt, trdimp"):
+    with pytest.raises(ValueError, match="unknown host kind 'mixformer'.*ostrack, seqtrack, artrack, pysot, siamattn, transt, trdimp"):
         parse_host_root("mixformer=/somewhere")
     with pytest.raises(ValueError, match="expected KIND=PATH"):
         parse_host_root("pysot")
@@ -126,7 +129,7 @@ def test_workspace_puts_the_kind_s_host_root_on_the_tracker_path(adapter, tmp_pa
     with pytest.raises(ValueError, match="tracker mine: a fake tracker needs its fakehost checkout: --host-root "
                                          "fakehost=PATH"):
         write_workspace(tmp_path / "ws", sequences, trackers)
-    with pytest.raises(ValueError, match="unknown host kind 'fake' .registered: fakehost, ostrack, seqtrack, pysot, siamattn, transt, trdimp"):
+    with pytest.raises(ValueError, match="unknown host kind 'fake' .registered: fakehost, ostrack, seqtrack, artrack, pysot, siamattn, transt, trdimp"):
         write_workspace(tmp_path / "ws", sequences, trackers, host_roots={"fake": tmp_path / "fakeroot"})
     out = write_workspace(tmp_path / "ws", sequences, trackers, host_roots={"fakehost": tmp_path / "fakeroot"})
     ini = configparser.ConfigParser(interpolation=None)

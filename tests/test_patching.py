@@ -71,7 +71,7 @@ def test_require_applied_names_the_command_until_the_tree_is_patched(fake_host):
 
 def test_patch_host_accepts_exactly_the_registered_kinds(adapter, capsys):
     kinds = set(hosts.host_kinds())
-    assert kinds == {"fakehost", "ostrack", "pysot", "seqtrack", "siamattn", "transt", "trdimp"}
+    assert kinds == {"artrack", "fakehost", "ostrack", "pysot", "seqtrack", "siamattn", "transt", "trdimp"}
     with pytest.raises(SystemExit) as exit_:
         main(["patch-host", "mixformer", "."])
     assert exit_.value.code == 2
@@ -85,7 +85,7 @@ def test_patch_host_accepts_exactly_the_registered_kinds(adapter, capsys):
 
 def test_unknown_kind_through_the_api_names_the_registered_ones(tmp_path):
     with pytest.raises(patching.PatchError,
-                       match=r"unknown host kind 'mixformer' \(registered: ostrack, seqtrack, pysot, siamattn, transt, trdimp\)"):
+                       match=r"unknown host kind 'mixformer' \(registered: ostrack, seqtrack, artrack, pysot, siamattn, transt, trdimp\)"):
         patching.status("mixformer", tmp_path)
 
 

@@ -114,7 +114,29 @@ def test_rules_of_the_hosts():
     assert all(r.window is None for r in tp.seqtrack_rules(window=False).positions)
     ar = tp.artrack_rules()
     assert ar.vocab_size == 802 and all(r.allowed is None and r.window is None for r in ar.positions)
-    assert ar.allowed(0) == 802
+    assert ar.allowed(0) == 802 and ar.sampled(0) == 800 and rules.sampled(0) == 4000
+
+
+def test_artrack_greedy_may_emit_start_but_samples_coordinates_only():
+    """Where START dominates, greedy emits it (the host's topk over 802), its recorded log pi is -inf, and every
+    sampled token is a coordinate drawn from the renormalised 800 coordinate probabilities."""
+    rules = tp.artrack_rules(AR_BINS, AR_RANGE)
+    vocab, coords = rules.vocab_size, rules.sampled(0)
+    base = torch.randn(1, vocab, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    base[0, coords] = 8.0  # START
+
+    def step(prefix: Tensor) -> Tensor:
+        return base.expand(prefix.shape[0], vocab)
+
+    rows = 400
+    out = tp.decode_boxes(step, artrack_prefix(rows), rules, "half", ClipRandom([(2, 0, i) for i in range(rows // 2)]))
+    assert bool((out.tokens[: rows // 2] == coords).all()) and bool(torch.isinf(out.log_prob[: rows // 2]).all())
+    sampled = out.tokens[rows // 2:]
+    assert int(sampled.max()) < coords and bool(torch.isfinite(out.log_prob[rows // 2:]).all())
+    expected = torch.softmax(base[0, :coords], -1)
+    torch.testing.assert_close(tp.policy_distribution(base, rules, 0)[0], expected)
+    logits = base.expand(rows // 2, vocab)[:, None].expand(rows // 2, 4, vocab)
+    torch.testing.assert_close(tp.teacher_forced_log_prob(logits, sampled, rules), out.log_prob[rows // 2:])
 
 
 @pytest.mark.parametrize("window", [True, False])
@@ -231,11 +253,15 @@ def test_teacher_forced_log_prob_equals_recorded_and_has_gradients(seq_decoder, 
     prefix = tp.tile_prefix(prefix, copies)
     out = tp.decode_boxes(step_of(decoder, memory), prefix, rules, "half", ClipRandom([(1, 0, i) for i in range(3)]))
     decoder.zero_grad()
+    # rows the policy can have drawn (an ARTrack greedy row may hold START, log pi = -inf; the update never scores
+    # greedy rows)
+    scored = torch.isfinite(out.log_prob)
+    assert bool(scored[~out.greedy].all())
     full = decoder(tp.teacher_forcing_input(prefix, out.tokens), memory)
-    log_prob = tp.teacher_forced_log_prob(full[:, -4:], out.tokens, rules)
-    torch.testing.assert_close(log_prob.detach().double(), out.log_prob, rtol=0, atol=1e-5)
-    advantages = torch.linspace(-1.0, 1.0, clips * copies)
-    loss = scst.log_prob_scst_loss(log_prob, advantages, ~out.greedy)
+    log_prob = tp.teacher_forced_log_prob(full[scored, -4:], out.tokens[scored], rules)
+    torch.testing.assert_close(log_prob.detach().double(), out.log_prob[scored], rtol=0, atol=1e-5)
+    advantages = torch.linspace(-1.0, 1.0, clips * copies)[scored]
+    loss = scst.log_prob_scst_loss(log_prob, advantages, ~out.greedy[scored])
     assert torch.isfinite(loss)
     loss.backward()
     grads = [p.grad for p in decoder.parameters()]
@@ -307,7 +333,7 @@ def test_clear_errors():
     rules = tp.seqtrack_rules(SEQ_BINS)
     with pytest.raises(ValueError, match="52-token vocabulary"):
         tp.host_scores(torch.zeros(2, 40), rules, 0)
-    with pytest.raises(ValueError, match=r"only allows tokens \[0, 50\)"):
+    with pytest.raises(ValueError, match=r"only samples tokens \[0, 50\)"):
         tp.token_log_probs(torch.zeros(1, 52), torch.tensor([50]), rules, 0)
     with pytest.raises(ValueError, match="temperature must be positive"):
         tp.seqtrack_rules(SEQ_BINS, temperature=0.0)
