@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     make = sub.add_parser("make-data", help="write synthetic videos in a real dataset layout")
-    make.add_argument("--layout", choices=("got10k", "lasot", "vot"), required=True)
+    make.add_argument("--layout", choices=("got10k", "lasot", "trackingnet", "vot"), required=True,
+                      help="dataset layout: got10k (OUT/train/), lasot (OUT/<class>/<class>-<k>/), trackingnet "
+                           "(OUT/TRAIN_0 .. TRAIN_11) or vot (OUT/<name>/)")
     make.add_argument("--out", type=Path, required=True, help="output folder")
     make.add_argument("--videos", type=int, default=20, help="number of videos (default 20)")
     make.add_argument("--frames", type=int, default=100, help="frames per video (default 100)")
