@@ -65,7 +65,7 @@ class TrainingInterrupted(RuntimeError):
 
 
 @contextlib.contextmanager
-def _stop_on_signals() -> Iterator[list[int]]:
+def stop_on_signals() -> Iterator[list[int]]:
     """While active, SIGINT and SIGTERM append their number to the yielded list instead of stopping the process
     (the loop finishes its step, checkpoints and stops); a second SIGINT raises KeyboardInterrupt at once.
     Outside the main thread, where handlers cannot be installed, signals keep their default behaviour."""
@@ -214,7 +214,7 @@ class Runner:
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.name,
                    disable=not (cfg.progress and self.is_main and terminal), dynamic_ncols=True)
         try:
-            with _stop_on_signals() as received:
+            with stop_on_signals() as received:
                 tick = last_save = time.perf_counter()
                 for batch in loader:
                     torch.manual_seed(step_seed(self.seed, self.dist.rank, self.step))
