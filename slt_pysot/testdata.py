@@ -75,7 +75,9 @@ def write_toolkit_json(src: str | Path, layout: str, name: str, out: str | Path)
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m slt_pysot.testdata``: write the JSON, print its path; returns the exit status (0)."""
     parser = argparse.ArgumentParser(prog="python -m slt_pysot.testdata", description=__doc__.splitlines()[0])
-    parser.add_argument("--src", type=Path, required=True, help="raw dataset folder: the LaSOT root (its class folders), or the GOT-10k root or one of its split folders")
+    parser.add_argument("--src", type=Path, required=True,
+                        help="raw dataset folder: the LaSOT root (its class folders), or the GOT-10k root or one of "
+                             "its split folders")
     parser.add_argument("--layout", choices=sorted(READERS), required=True)
     parser.add_argument("--name", choices=NAMES, default="LaSOT", help="toolkit dataset name (default LaSOT)")
     parser.add_argument("--out", type=Path, required=True, help="folder for <name>.json, normally "
