@@ -112,16 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--videos", type=int, default=20, help="number of videos (default 20)")
     make.add_argument("--frames", type=int, default=100, help="frames per video (default 100)")
     make.add_argument("--size", type=int, default=160, help="frame side in pixels (default 160)")
-    make.add_argument("--seed", type=int, default=0)
-    make.add_argument("--no-progress", action="store_true")
+    make.add_argument("--seed", type=int, default=0, help="random seed; video k uses seed * 100003 + k (default 0)")
+    make.add_argument("--no-progress", action="store_true", help="no progress bar")
     make.set_defaults(run=_make_data)
 
     demo = sub.add_parser("demo", help="train a tracker frame-level, then with SLT, and compare them")
     demo.add_argument("--out", type=Path, default=Path("slt_out"), help="output folder (default ./slt_out)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default cpu)")
     demo.add_argument("--quick", action="store_true", help="a small run for tests (about 2 minutes)")
-    demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(run=_demo)
 
     evaluate = sub.add_parser(
@@ -178,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_arguments(train)
     train.set_defaults(run=_train)
+
+    for choice in sub._choices_actions:  # each subcommand's --help opens with its one-line summary, as a sentence
+        command = sub.choices[choice.dest]
+        if command.description is None:
+            command.description = choice.help[0].upper() + choice.help[1:] + "."
     return parser
 
 

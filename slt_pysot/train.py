@@ -37,7 +37,7 @@ from torch import nn
 
 from pysot.core.config import cfg
 from pysot.utils.lr_scheduler import build_lr_scheduler
-from slt.checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
+from slt.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked, save_checkpoint
 from slt.distributed import init_from_env
 from slt.rollout import explore
 from slt.runner import RunConfig, Runner, TrainingInterrupted
@@ -119,9 +119,13 @@ def build_scheduler(
     return step_scheduler(optimizer, epoch_multipliers(epochs), steps_per_epoch)
 
 
-def load_pretrained(model: nn.Module, path: str) -> None:
+def load_pretrained(model: nn.Module, path: str, key: str = "TRAIN.PRETRAINED") -> None:
     """Load a full-model state dict (PySOT ``model.pth``: raw or under ``state_dict``, ``module.`` prefixes
-    removed) on CPU with ``weights_only`` loading; every key must match (the error names the file)."""
+    removed) on CPU with ``weights_only`` loading; every key must match (the error names the file). ``key``: the
+    setting that names ``path``, for the error when the file is missing."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"{key} = {path!r}: no such file; set {key} to a trained PySOT model.pth of this "
+                              f"architecture (e.g. from PySOT's model zoo, MODEL_ZOO.md)")
     state = load_checkpoint(path)
     state = state.get("state_dict", state)
     state = {key.removeprefix("module."): value for key, value in state.items()}
@@ -246,7 +250,8 @@ def run(
 
 def build_parser() -> argparse.ArgumentParser:
     """Command line of :func:`main` (``--cfg``, ``--seed``, ``--device``)."""
-    parser = argparse.ArgumentParser(prog="python -m slt_pysot.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m slt_pysot.train",
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))  # first paragraph
     parser.add_argument("--cfg", required=True,
                         help="PySOT yaml with SLT keys, e.g. experiments/slt_siamrpnpp/config.yaml")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
