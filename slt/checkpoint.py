@@ -64,8 +64,15 @@ def load_checkpoint(
     try:
         state = torch.load(path, map_location=map_location, weights_only=not trusted)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
-        hint = "" if trusted else " (refused by weights_only loading; load it with trusted=True only if you made it)"
-        raise CheckpointError(f"cannot load checkpoint {path}: {error}{hint}") from error
+        # torch's weights_only refusal runs to a page of advice for API users; it stays in the chain (__cause__)
+        found = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", str(error), flags=re.IGNORECASE)
+        if not trusted and found:
+            raise CheckpointError(f"cannot load checkpoint {path}: it pickles objects ({found.group(1)}, ...), which "
+                                  f"safe (weights_only) loading refuses") from error
+        lines = [line.strip() for line in str(error).splitlines()
+                 if line.strip() and not line.strip().startswith("Check the documentation")]
+        reason = lines[-1] if lines else type(error).__name__
+        raise CheckpointError(f"cannot load checkpoint {path} (damaged, or not a torch file?): {reason}") from error
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, expected a dict")
     return state

@@ -38,9 +38,11 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         state = load_checkpoint(path)
     except CheckpointError as error:
         if not trusted():
-            raise CheckpointError(f"{error}. LTR checkpoints (released network weights, the SLT trainer's "
-                                  f"*.pth.tar) pickle settings and statistics objects; if you trust this file, "
-                                  f"set {TRUST_ENV}=1 to load it with full unpickling") from error
+            if "pickles objects" not in str(error):
+                raise
+            raise CheckpointError(f"{path} pickles objects (LTR checkpoints hold settings and statistics), which safe "
+                                  f"loading refuses: set {TRUST_ENV}=1 to load it if you trust its source "
+                                  f"(unpickling can run code)") from error
         state = load_checkpoint(path, trusted=True)
     weights = state.get("net", state)
     if not isinstance(weights, dict) or not all(isinstance(v, Tensor) for v in weights.values()):
