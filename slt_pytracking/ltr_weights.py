@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from torch import Tensor, nn
 
@@ -54,6 +54,21 @@ def load_weights(net: nn.Module, path: str | os.PathLike[str], network: str) -> 
     """Load ``path`` (see :func:`load_state`) into ``net``, strictly; errors name the file and the keys."""
     load_state_dict_checked(net, load_state(path), source=str(path))
     logger.info("loaded %s weights from %s", network, path)
+
+
+_NETWORKS: dict[tuple[Any, ...], nn.Module] = {}
+
+
+def loaded_once(path: str | os.PathLike[str], key: tuple[Any, ...], build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()``, the network of the weights file ``path``, made once per process for the same file (path,
+    size, modification time) and ``key`` (device, architecture options): PyTracking's ``run_tracker.py`` creates a
+    tracker, and loads its parameters' network, for every sequence. One network is kept at a time."""
+    stat = Path(path).stat()
+    full = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, *key)
+    if full not in _NETWORKS:
+        _NETWORKS.clear()
+        _NETWORKS[full] = build()
+    return _NETWORKS[full]
 
 
 def latest_checkpoint(path: Path) -> Path:

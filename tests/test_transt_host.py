@@ -450,3 +450,21 @@ def test_sigint_inside_an_epoch_checkpoints_and_the_rerun_resumes_at_the_next_st
     changed = run_python(["ltr/run_training.py", "slt", "steer_interrupt"], tree, STEER_LR="2e-5")
     assert changed.returncode != 0
     assert f"{folder} holds a run with other settings (lr: 1e-05 there, 2e-05 now)" in changed.stderr
+
+
+def test_evaluation_loads_the_weights_once_for_all_sequences(small_net, tmp_path, caplog):
+    """run_tracker.py builds a tracker, and its parameters' network, per sequence: the file is read once."""
+    path = tmp_path / "slt_transt.pth"
+    torch.save(small_net.state_dict(), path)
+    with caplog.at_level(logging.INFO, logger="slt_pytracking.transt_net"):
+        first = transt_net.TransTWeights(net_path=str(path), use_gpu=False)
+        first.initialize()
+        second = transt_net.TransTWeights(net_path=str(path), use_gpu=False)
+        second.initialize()
+    assert second.net is first.net
+    assert sum("loaded TransT weights" in r.getMessage() for r in caplog.records) == 1
+    torch.save(small_net.state_dict(), path)  # a new file (size or time) is read again
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    third = transt_net.TransTWeights(net_path=str(path), use_gpu=False)
+    third.initialize()
+    assert third.net is not first.net
