@@ -322,10 +322,14 @@ def host_run(tmp_path_factory, got10k_root):
     lasot = write_dataset(work / "lasot", "lasot", num_videos=2, num_frames=12, seed=5,
                           config=SyntheticConfig(height=128, width=128), progress=False)
     write_toolkit_json(lasot, "lasot", "LaSOT", tree / "testing_dataset" / "LaSOT")
-    out["results"] = work / "results" / "LaSOT" / "checkpoint_e2"
+    out["results"] = work / "results" / "LaSOT" / "slt_alex_checkpoint_e2"  # <experiment>_<snapshot>
     if out["train"].returncode == 0:
-        out["test"] = run_python([str(tree / "tools" / "test.py"), "--dataset", "LaSOT", "--config", str(config),
-                                  "--snapshot", str(snapshots / "checkpoint_e2.pth")], work, tree)
+        test = [str(tree / "tools" / "test.py"), "--dataset", "LaSOT", "--config", str(config), "--snapshot",
+                str(snapshots / "checkpoint_e2.pth")]
+        out["test"] = run_python(test, work, tree)
+        out["retest"] = run_python(test, work, tree)
+        out["scores"] = run_slt_cli(["evaluate", "--data", str(lasot), "--layout", "lasot", "--results",
+                                     str(out["results"])], work)
     shutil.rmtree(tree / "testing_dataset" / "LaSOT")
     out["reverted"] = patching.revert("pysot", tree)
     out["after"] = tree_digest(tree)
@@ -364,6 +368,18 @@ def test_pysot_tools_test_py_tracks_synthetic_videos_with_the_trained_snapshot(h
         rows = [line.split(",") for line in result.read_text().splitlines()]
         assert len(rows) == 12 and all(len(row) == 4 for row in rows)
         assert np.isfinite(np.asarray(rows, dtype=float)).all()
+
+
+@pytest.mark.slow
+def test_results_are_named_after_the_experiment_reuse_is_announced_and_slt_evaluate_scores_them(host_run):
+    retest = host_run.get("retest")
+    assert retest is not None and retest.returncode == 0, retest.stderr[-3000:] if retest else "no rerun"
+    assert "results/LaSOT/slt_alex_checkpoint_e2 already holds results of slt_alex_checkpoint_e2" in retest.stderr
+    scores = host_run["scores"]
+    assert scores.returncode == 0, scores.stderr[-3000:]
+    header, row = scores.stdout.splitlines()
+    assert header.split()[:3] == ["results", "lasot", "auc"] and row.split()[-1] == "2"
+    assert all(0.0 <= float(value) <= 100.0 for value in row.split()[1:-1])
 
 
 @pytest.mark.slow
