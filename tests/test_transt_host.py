@@ -468,3 +468,23 @@ def test_evaluation_loads_the_weights_once_for_all_sequences(small_net, tmp_path
     third = transt_net.TransTWeights(net_path=str(path), use_gpu=False)
     third.initialize()
     assert third.net is not first.net
+
+
+def test_make_data_trackingnet_layout_is_read_by_the_hosts_trackingnet(tmp_path):
+    """``slt make-data --layout trackingnet``: PyTracking's own ``TrackingNet`` reads the recipe's chunks, with
+    the boxes and frames slt.data reads."""
+    from slt.data import SyntheticConfig, TrackingNet
+    from slt.data.synthetic import write_dataset
+
+    root = write_dataset(tmp_path, "trackingnet", 5, 4, 1, SyntheticConfig(height=64, width=80), progress=False)
+    host = build_dataset(SimpleNamespace(trackingnet_dir=str(root)), "trackingnet", set_ids=list(range(4)))
+    ours = TrackingNet(root, set_ids=[0, 1, 2, 3])
+    assert host.get_num_sequences() == ours.get_num_sequences() == 4  # video 5 went to TRAIN_4
+    names = {host.sequence_list[i][1]: i for i in range(4)}
+    for seq in range(4):
+        hosted = names[ours.get_sequence_name(seq)]
+        info = host.get_sequence_info(hosted)
+        np.testing.assert_allclose(info["bbox"].numpy(), ours.get_sequence_info(seq)["bbox"].numpy())
+        frames, _, _ = host.get_frames(hosted, [0, 3], info)
+        mine, _, _ = ours.get_frames(seq, [0, 3], ours.get_sequence_info(seq))
+        assert all(np.array_equal(a, b) for a, b in zip(frames, mine)) and frames[0].shape == (64, 80, 3)
