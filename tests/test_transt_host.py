@@ -487,4 +487,6 @@ def test_make_data_trackingnet_layout_is_read_by_the_hosts_trackingnet(tmp_path)
         np.testing.assert_allclose(info["bbox"].numpy(), ours.get_sequence_info(seq)["bbox"].numpy())
         frames, _, _ = host.get_frames(hosted, [0, 3], info)
         mine, _, _ = ours.get_frames(seq, [0, 3], ours.get_sequence_info(seq))
-        assert all(np.array_equal(a, b) for a, b in zip(frames, mine)) and frames[0].shape == (64, 80, 3)
+        assert frames[0].shape == (64, 80, 3)
+        # the host may decode with jpeg4py, slt.data with OpenCV: the same JPEGs, within rounding
+        assert all(np.abs(a.astype(float) - b).mean() < 1.0 for a, b in zip(frames, mine))
