@@ -249,7 +249,7 @@ def run(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Command line of :func:`main` (``--cfg``, ``--seed``, ``--device``)."""
+    """Command line of :func:`main` (``--cfg``, ``--seed``, ``--device``, ``--opts KEY VALUE ...``)."""
     parser = argparse.ArgumentParser(prog="python -m slt_pysot.train",
                                      description=" ".join(__doc__.split("\n\n")[0].split()))  # first paragraph
     parser.add_argument("--cfg", required=True,
@@ -257,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     parser.add_argument("--device", default=None, help="torch device (default: SLT.DEVICE, else cuda if CUDA and "
                                                        "available, else cpu)")
+    parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
+                        help="config keys and values overriding the yaml, as PySOT's tools/test.py --opts takes "
+                             "them, e.g. --opts TRAIN.EPOCH 40 TRAIN.PRETRAINED model.pth")
     return parser
 
 
@@ -270,6 +273,9 @@ def main(argv: Sequence[str] | None = None, **parts: Any) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     register_slt_cfg(cfg)
     cfg.merge_from_file(args.cfg)
+    if len(args.opts) % 2:
+        raise ValueError(f"--opts takes KEY VALUE pairs, got {len(args.opts)} words: {' '.join(args.opts)}")
+    cfg.merge_from_list(args.opts)
     try:
         history = run(resolve_device(cfg, args.device), seed=args.seed, **parts)
     except TrainingInterrupted as stop:

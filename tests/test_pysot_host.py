@@ -403,14 +403,14 @@ def test_missing_dataset_root_fails_naming_the_cfg_key_and_the_path(pysot_cfg, t
     assert str(missing) in str(error.value)
 
 
-def test_missing_pretrained_weights_name_the_cfg_key(pysot_cfg, got10k_root, tmp_path):
+def test_missing_pretrained_weights_given_with_opts_name_the_cfg_key(pysot_cfg, got10k_root, tmp_path):
     from slt.checkpoint import CheckpointError
 
     missing = tmp_path / "model.pth"
-    path = derived_config(tmp_path / "cfg.yaml", TRAIN__PRETRAINED=str(missing),
+    path = derived_config(tmp_path / "cfg.yaml",
                           SLT__DATASET={"NAMES": ["GOT10K"], "GOT10K": {"ROOT": str(got10k_root)}})
     with pytest.raises(CheckpointError, match=f"TRAIN.PRETRAINED = '{missing}': no such file; set TRAIN.PRETRAINED"):
-        slt_train.main(["--cfg", str(path), "--device", "cpu"])
+        slt_train.main(["--cfg", str(path), "--device", "cpu", "--opts", "TRAIN.PRETRAINED", str(missing)])
 
 
 def test_patch_host_refuses_a_tree_without_pysot_and_changes_nothing(tmp_path):
