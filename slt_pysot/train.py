@@ -258,8 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="torch device (default: SLT.DEVICE, else cuda if CUDA and "
                                                        "available, else cpu)")
     parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
-                        help="config keys and values overriding the yaml, as PySOT's tools/test.py --opts takes "
-                             "them, e.g. --opts TRAIN.EPOCH 40 TRAIN.PRETRAINED model.pth")
+                        help="config keys and values overriding the yaml (yacs merge_from_list), "
+                             "e.g. --opts TRAIN.EPOCH 40 TRAIN.PRETRAINED model.pth")
     return parser
 
 
