@@ -85,7 +85,18 @@ def build_dataset(env: Any, name: str, loader: Callable[[str], np.ndarray] | Non
         raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
     class_name, attribute, what = DATASETS[name]
     root = require_folder(env, attribute, what)
-    dataset = getattr(host_datasets, class_name)(root, image_loader=loader or image_loader(), **kwargs)
+    split_hint = (f"the split {kwargs.get('split')!r} lists the official {class_name} videos; for other data (a "
+                  f"subset, synthetic videos) build the dataset without it (split=None)")
+    try:
+        dataset = getattr(host_datasets, class_name)(root, image_loader=loader or image_loader(), **kwargs)
+    except IndexError as error:  # GOT-10k: the split file's indices run past the folder's list.txt
+        raise ValueError(f"{class_name} at {root}: {split_hint} ({error})") from error
+    if name == "lasot":
+        missing = [seq for seq in dataset.sequence_list
+                   if not os.path.isdir(os.path.join(root, seq.rsplit("-", 1)[0], seq))]
+        if missing:
+            raise FileNotFoundError(f"{class_name} at {root}: {len(missing)} of {len(dataset.sequence_list)} "
+                                    f"sequences are not there (e.g. {missing[0]}); {split_hint}")
     logger.info("%s: %d sequences from %s", class_name, dataset.get_num_sequences(), root)
     return dataset
 

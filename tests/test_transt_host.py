@@ -490,3 +490,14 @@ def test_make_data_trackingnet_layout_is_read_by_the_hosts_trackingnet(tmp_path)
         assert frames[0].shape == (64, 80, 3)
         # the host may decode with jpeg4py, slt.data with OpenCV: the same JPEGs, within rounding
         assert all(np.abs(a.astype(float) - b).mean() < 1.0 for a, b in zip(frames, mine))
+
+
+def test_official_splits_on_other_data_say_to_drop_the_split(data, tmp_path):
+    from slt.data.synthetic import write_dataset
+
+    with pytest.raises(ValueError, match="the split 'vottrain' lists the official Got10k videos.*split=None"):
+        build_dataset(SimpleNamespace(got10k_dir=str(data)), "got10k", split="vottrain")
+    lasot = write_dataset(tmp_path, "lasot", 2, 3, 0, progress=False)
+    with pytest.raises(FileNotFoundError, match=r"Lasot at .*: 1120 of 1120 sequences are not there"):
+        build_dataset(SimpleNamespace(lasot_dir=str(lasot)), "lasot", split="train")
+    assert build_dataset(SimpleNamespace(lasot_dir=str(lasot)), "lasot").get_num_sequences() == 2
