@@ -500,4 +500,8 @@ def test_official_splits_on_other_data_say_to_drop_the_split(data, tmp_path):
     lasot = write_dataset(tmp_path, "lasot", 2, 3, 0, progress=False)
     with pytest.raises(FileNotFoundError, match=r"Lasot at .*: 1120 of 1120 sequences are not there"):
         build_dataset(SimpleNamespace(lasot_dir=str(lasot)), "lasot", split="train")
-    assert build_dataset(SimpleNamespace(lasot_dir=str(lasot)), "lasot").get_num_sequences() == 2
+    with pytest.raises(FileNotFoundError, match="slt_synthetic.json counts as a class"):
+        build_dataset(SimpleNamespace(lasot_dir=str(lasot)), "lasot", vid_ids=[1])
+    (lasot / "slt_synthetic.json").unlink()
+    classes = {p.name for p in lasot.iterdir() if p.is_dir()}  # each class folder starts at <class>-1
+    assert build_dataset(SimpleNamespace(lasot_dir=str(lasot)), "lasot", vid_ids=[1]).get_num_sequences() == len(classes)
