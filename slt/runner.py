@@ -233,7 +233,7 @@ class Runner:
                     self.history.append({"step": self.step, **{k: float(v) for k, v in stats.items()}})
                     self._log(stats, writer, bar, logged=cfg.progress and terminal)
                     minutes = (time.perf_counter() - last_save) / 60
-                    due = self.step % cfg.checkpoint_every == 0 or 0 < cfg.checkpoint_minutes <= minutes
+                    due = self.checkpoint_due() or 0 < cfg.checkpoint_minutes <= minutes
                     if due or self.step == cfg.steps or received:
                         self.save()
                         last_save = time.perf_counter()
@@ -247,6 +247,10 @@ class Runner:
         if self.is_main:
             logger.info("%s: complete (%d steps) in %s", self.name, self.step, self.folder)
         return self.history
+
+    def checkpoint_due(self) -> bool:
+        """Whether the step just finished is checkpointed by count (``config.checkpoint_every``)."""
+        return self.step % self.config.checkpoint_every == 0
 
     def _learning_rates(self) -> dict[str, float]:
         """``lr/group<i>``: the learning rate each parameter group stepped with."""

@@ -37,7 +37,7 @@ from torch import nn
 
 from pysot.core.config import cfg
 from pysot.utils.lr_scheduler import build_lr_scheduler
-from slt.checkpoint import CheckpointError, load_checkpoint, load_state_dict_checked, save_checkpoint
+from slt.checkpoint import CheckpointError, keep_newest, load_checkpoint, load_state_dict_checked, save_checkpoint
 from slt.distributed import init_from_env
 from slt.rollout import explore
 from slt.runner import RunConfig, Runner, TrainingInterrupted
@@ -159,6 +159,10 @@ class SnapshotRunner(Runner):
         self.snapshot_dir = Path(snapshot_dir)
         self.steps_per_epoch = steps_per_epoch
 
+    def checkpoint_due(self) -> bool:
+        """Every ``checkpoint_every`` steps and at every epoch end (where the PySOT snapshot is written)."""
+        return super().checkpoint_due() or self.step % self.steps_per_epoch == 0
+
     def save(self) -> Path | None:
         path = super().save()
         if self.is_main and self.step % self.steps_per_epoch == 0:
@@ -168,6 +172,10 @@ class SnapshotRunner(Runner):
                 {"epoch": epoch, "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict()},
             )
             logger.info("epoch %d done: PySOT snapshot %s", epoch, snapshot)
+            # the one retention rule: the newest SLT.KEEP_CHECKPOINTS of each kind of checkpoint
+            epochs = {int(p.stem[len("checkpoint_e"):]): p for p in self.snapshot_dir.glob("checkpoint_e*.pth")
+                      if p.stem[len("checkpoint_e"):].isdigit()}
+            keep_newest([epochs[e] for e in sorted(epochs)], self.config.keep)
         return path
 
 
@@ -226,8 +234,10 @@ def run(
     scheduler = build_scheduler(optimizer, steps_per_epoch, cfg.TRAIN.EPOCH)
     update = UpdateConfig(chunk_size=cfg.SLT.CHUNK_SIZE, chunk_norm=cfg.SLT.CHUNK_NORM, grad_clip=cfg.TRAIN.GRAD_CLIP,
                           return_fn=cfg.SLT.REWARD, baseline=cfg.SLT.BASELINE)
-    config = RunConfig(steps=steps, batch_size=cfg.TRAIN.NUM_SEQ, checkpoint_every=steps_per_epoch,
-                       keep=cfg.SLT.KEEP_CHECKPOINTS, num_workers=cfg.TRAIN.NUM_WORKERS)
+    config = RunConfig(steps=steps, batch_size=cfg.TRAIN.NUM_SEQ,
+                       checkpoint_every=cfg.SLT.CHECKPOINT_EVERY or steps_per_epoch,
+                       checkpoint_minutes=cfg.SLT.CHECKPOINT_MINUTES, keep=cfg.SLT.KEEP_CHECKPOINTS,
+                       num_workers=cfg.TRAIN.NUM_WORKERS)
     runner = SnapshotRunner(cfg.SLT.NAME, cfg.TRAIN.SNAPSHOT_DIR, model, optimizer, config, scheduler=scheduler,
                             dist=context, seed=seed, snapshot_dir=cfg.TRAIN.SNAPSHOT_DIR,
                             steps_per_epoch=steps_per_epoch, schedule=run_schedule())

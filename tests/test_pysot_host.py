@@ -265,6 +265,19 @@ def test_one_slt_iteration_on_cpu_updates_parameters_writes_a_checkpoint_and_res
     assert (two / "checkpoint_e2.pth").is_file()
 
 
+def test_one_retention_rule_prunes_pysot_snapshots_and_resumable_checkpoints_alike(pysot_cfg, got10k_root, tmp_path):
+    """SLT.KEEP_CHECKPOINTS 2 over 3 one-step epochs: the newest 2 of each kind remain (the issue: PySOT snapshots
+    were never pruned)."""
+    snapshots = tmp_path / "snap"
+    config = derived_config(tmp_path / "three.yaml", TRAIN__SNAPSHOT_DIR=str(snapshots), DATASET__VIDEOS_PER_EPOCH=2,
+                            SLT__DATASET={"NAMES": ["GOT10K"], "GOT10K": {"ROOT": str(got10k_root)}})
+    assert slt_train.main(["--cfg", str(config), "--seed", "3", "--device", "cpu", "--opts", "TRAIN.EPOCH", "3",
+                           "SLT.KEEP_CHECKPOINTS", "2"]) == 0
+    assert sorted(p.name for p in snapshots.glob("checkpoint_e*.pth")) == ["checkpoint_e2.pth", "checkpoint_e3.pth"]
+    assert sorted(p.name for p in (snapshots / "slt" / "checkpoints").iterdir()) == ["slt_00000002.pth",
+                                                                                      "slt_00000003.pth"]
+
+
 def test_several_samples_per_clip_train_with_the_mean_of_samples_baseline(pysot_cfg, got10k_root, tmp_path, caplog):
     """``SLT.SAMPLES: 2`` reaches ``explore``: the leave-one-out baseline needs two sampled trajectories per clip
     and fails with ``SLT.SAMPLES: 1``, naming the key, before anything is built."""
