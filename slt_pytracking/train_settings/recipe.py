@@ -21,11 +21,15 @@ logger = logging.getLogger(__name__)
 
 
 def configure_run(settings: Any, description: str) -> None:
-    """Settings common to both recipes on an LTR ``Settings`` object (and log at INFO level when the entry point
-    configured no logging): device, seed, data loading, sequence-level sampling and augmentation (SS + SA),
-    exploration samples, and the update's return, baseline and chunk normalisation."""
+    """Settings common to both recipes on an LTR ``Settings`` object: device, seed, data loading, sequence-level
+    sampling and augmentation (SS + SA), exploration samples, the update's return, baseline and chunk
+    normalisation, checkpointing. Also SLT's own loggers at INFO level, so the resume, checkpoint and completion
+    lines show whatever logging the host's imports configured."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    for name in ("slt", "slt_pytracking"):  # a host import (TransformerTrack's lvis) may set the root to WARNING
+        if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
+            logging.getLogger(name).setLevel(logging.INFO)
     settings.description = description
     settings.device = getattr(settings, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
     settings.seed = 12345                  # the sampler's, on every rank; exploration is keyed by clip
