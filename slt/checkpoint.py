@@ -4,7 +4,8 @@
   target and fsyncs the folder: a reader sees the old file or the new one, never a torn one.
 * :func:`load_checkpoint` uses ``torch.load(weights_only=True)`` unless the caller says the file is trusted,
   so a checkpoint crafted to run code on unpickling is refused.
-* :class:`CheckpointManager` numbers checkpoints by step and keeps the last K.
+* :class:`CheckpointManager` numbers checkpoints by step and keeps the last K (:func:`keep_newest`, the one
+  retention rule every training loop applies to the checkpoints it writes).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import random
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -63,8 +64,15 @@ def load_checkpoint(
     try:
         state = torch.load(path, map_location=map_location, weights_only=not trusted)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
-        hint = "" if trusted else " (refused by weights_only loading; load it with trusted=True only if you made it)"
-        raise CheckpointError(f"cannot load checkpoint {path}: {error}{hint}") from error
+        # torch's weights_only refusal runs to a page of advice for API users; it stays in the chain (__cause__)
+        found = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", str(error), flags=re.IGNORECASE)
+        if not trusted and found:
+            raise CheckpointError(f"cannot load checkpoint {path}: it pickles objects ({found.group(1)}, ...), which "
+                                  f"safe (weights_only) loading refuses") from error
+        lines = [line.strip() for line in str(error).splitlines()
+                 if line.strip() and not line.strip().startswith("Check the documentation")]
+        reason = lines[-1] if lines else type(error).__name__
+        raise CheckpointError(f"cannot load checkpoint {path} (damaged, or not a torch file?): {reason}") from error
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, expected a dict")
     return state
@@ -110,6 +118,17 @@ def _as_tuple(value: Any) -> Any:
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+def keep_newest(paths: Sequence[Path], keep: int | None) -> list[Path]:
+    """Delete all but the newest ``keep`` of ``paths`` (ordered oldest first; ``keep=None``: delete none);
+    returns the deleted files."""
+    if keep is not None and keep < 1:
+        raise ValueError(f"keep must be >= 1 or None (keep all), got {keep}")
+    removed = list(paths[: -keep]) if keep is not None and len(paths) > keep else []
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
 class CheckpointManager:
     """``{directory}/{prefix}_{step:08d}.pth`` checkpoints, the newest ``keep`` of them kept."""
 
@@ -144,6 +163,5 @@ class CheckpointManager:
 
     def save(self, step: int, state: dict[str, Any]) -> Path:
         path = save_checkpoint(self.path(step), state)
-        for old in self.steps()[: -self.keep]:
-            self.path(old).unlink(missing_ok=True)
+        keep_newest([self.path(old) for old in self.steps()], self.keep)
         return path

@@ -1,5 +1,5 @@
 """The ``slt`` command line: ``slt --version``, ``slt make-data``, ``slt demo``, ``slt train``,
-``slt patch-host``, ``slt vot-workspace``."""
+``slt evaluate``, ``slt patch-host``, ``slt vot-workspace``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,21 @@ def _vot_workspace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from slt import scoring
+
+    protocols = args.protocol or ["lasot", "got10k"]
+    dataset = scoring.open_dataset(args.layout, args.data)
+    scores = {str(folder): scoring.score_folder(folder, dataset, protocols) for folder in args.results}
+    sys.stdout.write(scoring.format_table(scores, protocols) + "\n")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(scores, indent=1, default=lambda v: v.tolist()) + "\n")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from slt.reference.cli import train
 
@@ -90,24 +105,44 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     make = sub.add_parser("make-data", help="write synthetic videos in a real dataset layout")
-    make.add_argument("--layout", choices=("got10k", "lasot", "vot"), required=True)
+    make.add_argument("--layout", choices=("got10k", "lasot", "trackingnet", "vot"), required=True,
+                      help="dataset layout: got10k (OUT/train/), lasot (OUT/<class>/<class>-<k>/), trackingnet "
+                           "(OUT/TRAIN_0 .. TRAIN_11) or vot (OUT/<name>/)")
     make.add_argument("--out", type=Path, required=True, help="output folder")
     make.add_argument("--videos", type=int, default=20, help="number of videos (default 20)")
     make.add_argument("--frames", type=int, default=100, help="frames per video (default 100)")
     make.add_argument("--size", type=int, default=160, help="frame side in pixels (default 160)")
-    make.add_argument("--seed", type=int, default=0)
-    make.add_argument("--no-progress", action="store_true")
+    make.add_argument("--seed", type=int, default=0, help="random seed; video k uses seed * 100003 + k (default 0)")
+    make.add_argument("--no-progress", action="store_true", help="no progress bar")
     make.set_defaults(run=_make_data)
 
     demo = sub.add_parser("demo", help="train a tracker frame-level, then with SLT, and compare them")
     demo.add_argument("--out", type=Path, default=Path("slt_out"), help="output folder (default ./slt_out)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default cpu)")
     demo.add_argument("--quick", action="store_true", help="a small run for tests (about 2 minutes)")
     demo.add_argument("--test-videos", type=int, default=None,
                       help="held-out test videos (default 100; 8 with --quick)")
-    demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(run=_demo)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="score trackers' result folders against a dataset's ground truth",
+        description="Score result folders (one box file per video: <video>.txt as PySOT's tools/test.py and "
+                    "PyTracking's run_tracker.py write them, or <video>/<video>_001.txt as for GOT-10k) against "
+                    "the ground truth of a dataset folder, under named protocols (slt.metrics). Prints one row "
+                    "per folder, scores in percent.")
+    evaluate.add_argument("--data", type=Path, required=True,
+                          help="dataset folder (GOT-10k: its root or a split folder; LaSOT: the folder of classes; "
+                               "TrackingNet: the folder of TRAIN_<i>; VOT: the folder of sequences)")
+    evaluate.add_argument("--layout", choices=("got10k", "lasot", "trackingnet", "vot"), required=True,
+                          help="layout of --data")
+    evaluate.add_argument("--results", type=Path, nargs="+", required=True, metavar="FOLDER",
+                          help="one or more result folders, one table row each")
+    evaluate.add_argument("--protocol", action="append", metavar="NAME",
+                          help="lasot, otb, got10k or pooled (repeatable; default lasot and got10k)")
+    evaluate.add_argument("--json", type=Path, help="also write every score and curve to this JSON file")
+    evaluate.set_defaults(run=_evaluate)
 
     host_kinds = hosts.host_kinds()
     listed = ", ".join(f"{name} ({host.description} {host.commit[:7]})" for name, host in host_kinds.items())
@@ -145,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_arguments(train)
     train.set_defaults(run=_train)
+
+    for choice in sub._choices_actions:  # each subcommand's --help opens with its one-line summary, as a sentence
+        command = sub.choices[choice.dest]
+        if command.description is None:
+            command.description = choice.help[0].upper() + choice.help[1:] + "."
     return parser
 
 

@@ -4,13 +4,16 @@ Host kinds come from the adapter registry (:mod:`slt.hosts`): each has marker fi
 patch set of unified diffs (``*.patch``, applied in name order; new files are diffs from ``/dev/null``) that ships
 as package data inside its adapter package, so a wheel install patches a tree as well as a source checkout does.
 Diffs are applied with ``git apply`` (exact context, no fuzz): a tree that does not match is refused before
-anything changes, and a revert restores it byte for byte.
+anything changes, and a revert restores it byte for byte, file modes included (``git apply`` outside a repository
+writes the modes of the diff's header, so the modes the touched files had are put back after every apply and
+revert).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -41,6 +44,26 @@ def _git_apply(root: Path, patch: Traversable, *flags: str) -> subprocess.Comple
     with resources.as_file(patch) as path:  # a real file for git, also when the package is not a folder on disk
         return subprocess.run(["git", "apply", "--whitespace=nowarn", *flags, str(Path(path).resolve())], cwd=root,
                               env=env, capture_output=True, text=True)
+
+
+_DIFF_HEADER = re.compile(r"^diff --git a/(\S+) b/\S+$", re.MULTILINE)
+
+
+def _touched_modes(root: Path, patches: list[Traversable]) -> dict[Path, int]:
+    """Permission bits of the existing files ``patches`` change (their ``diff --git`` headers)."""
+    modes = {}
+    for patch in patches:
+        for name in _DIFF_HEADER.findall(patch.read_text(encoding="utf-8")):
+            path = root / name
+            if path.is_file():
+                modes[path] = path.stat().st_mode & 0o7777
+    return modes
+
+
+def _restore_modes(modes: dict[Path, int]) -> None:
+    for path, mode in modes.items():
+        if path.is_file() and path.stat().st_mode & 0o7777 != mode:
+            path.chmod(mode)
 
 
 def _host(kind: str) -> HostKind:
@@ -124,14 +147,17 @@ def apply(kind: str, root: str | os.PathLike[str]) -> list[str]:
                              f"commit {host.commit}?): {reason}; nothing was changed")
         if state == "not applied":
             todo.append(patch)
+    modes = _touched_modes(root, todo)
     for done, patch in enumerate(todo):
         run = _git_apply(root, patch)
         if run.returncode != 0:
             for earlier in reversed(todo[:done]):
                 _git_apply(root, earlier, "--reverse")
+            _restore_modes(modes)
             raise PatchError(f"applying {patch.name} to {root} failed: {run.stderr.strip()}; earlier patches "
                              f"reverted")
         logger.info("applied %s to %s", patch.name, root)
+    _restore_modes(modes)
     return [p.name for p in todo]
 
 
@@ -146,9 +172,13 @@ def revert(kind: str, root: str | os.PathLike[str]) -> list[str]:
                          f"nothing was changed")
     patches = _patches(host)
     applied = [patches[n] for n, s in states.items() if s == "applied"]
-    for patch in reversed(applied):
-        run = _git_apply(root, patch, "--reverse")
-        if run.returncode != 0:
-            raise PatchError(f"reverting {patch.name} in {root} failed: {run.stderr.strip()}")
-        logger.info("reverted %s in %s", patch.name, root)
+    modes = _touched_modes(root, applied)
+    try:
+        for patch in reversed(applied):
+            run = _git_apply(root, patch, "--reverse")
+            if run.returncode != 0:
+                raise PatchError(f"reverting {patch.name} in {root} failed: {run.stderr.strip()}")
+            logger.info("reverted %s in %s", patch.name, root)
+    finally:
+        _restore_modes(modes)
     return [p.name for p in reversed(applied)]

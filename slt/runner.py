@@ -253,7 +253,7 @@ class Runner:
                     self.step += 1
                     self.history.append({"step": self.step, **{k: float(v) for k, v in stats.items()}})
                     self._log(stats, writer, bar, logged=cfg.progress and terminal)
-                    if clock.due(self.step) or self.step == cfg.steps or received:
+                    if self.checkpoint_due() or clock.due(self.step) or self.step == cfg.steps or received:
                         self.save()
                         clock.saved()
                     if received and self.step < cfg.steps:
@@ -266,6 +266,11 @@ class Runner:
         if self.is_main:
             logger.info("%s: complete (%d steps) in %s", self.name, self.step, self.folder)
         return self.history
+
+    def checkpoint_due(self) -> bool:
+        """Whether the step just finished is checkpointed besides the clock's steps and minutes (``config.
+        checkpoint_every``, ``checkpoint_minutes``): none here; subclasses add theirs (PySOT: epoch ends)."""
+        return False
 
     def _learning_rates(self) -> dict[str, float]:
         """``lr/group<i>``: the learning rate each parameter group stepped with."""

@@ -39,7 +39,12 @@ SLT.SAMPLES                                1                sampled trajectories
 SLT.CROP                                   'torch'          exploration crops: 'torch' (batched grid_sample) or
                                                             'host' (PySOT's get_subwindow, bit-exact, slower)
 SLT.DEVICE                                 ''               torch device; '' = cuda if CUDA and available, else cpu
-SLT.KEEP_CHECKPOINTS                       3                resumable checkpoints kept (newest first)
+SLT.KEEP_CHECKPOINTS                       3                checkpoints kept, newest first: resumable ones and
+                                                            PySOT snapshots checkpoint_e<N>.pth alike
+SLT.CHECKPOINT_EVERY                       0                also checkpoint every this many steps inside an epoch
+                                                            (0: at epoch ends only)
+SLT.CHECKPOINT_MINUTES                     10.0             also checkpoint after this many minutes since the last
+                                                            checkpoint (<= 0: never by time)
 SLT.DATASET.NAMES                          ['GOT10K',       dataset nodes used; each node's name fixes its raw layout
                                            'LASOT',         (read by slt.data, no JSON preprocessing)
                                            'TRACKINGNET']
@@ -117,6 +122,8 @@ SLT_KEYS: tuple[tuple[str, Any], ...] = (
     ("SLT.CROP", "torch"),
     ("SLT.DEVICE", ""),
     ("SLT.KEEP_CHECKPOINTS", 3),
+    ("SLT.CHECKPOINT_EVERY", 0),
+    ("SLT.CHECKPOINT_MINUTES", 10.0),
     ("SLT.DATASET.NAMES", ["GOT10K", "LASOT", "TRACKINGNET"]),
     ("SLT.DATASET.MIX", "videos"),
     ("SLT.DATASET.GOT10K.ROOT", ""),

@@ -72,10 +72,28 @@ def write_toolkit_json(src: str | Path, layout: str, name: str, out: str | Path)
     return path
 
 
+def result_name(config: str | Path, snapshot: str | Path, dataset: str, results: str | Path = "results") -> str:
+    """The folder name under ``results/<dataset>/`` where ``tools/test.py`` (patched by ``slt patch-host pysot``)
+    writes: ``<experiment>_<snapshot stem>``, the experiment being the config's folder for PySOT's
+    ``experiments/<name>/config.yaml`` and the config's stem otherwise (e.g. ``slt_siamrpnpp_checkpoint_e20``),
+    so two experiments' ``checkpoint_e20.pth`` do not share a folder. Warns when the folder already holds
+    results: ``tools/test.py`` overwrites them."""
+    config = Path(config)
+    experiment = config.resolve().parent.name if config.name == "config.yaml" else config.stem
+    name = f"{experiment}_{Path(snapshot).stem}"
+    folder = Path(results) / dataset / name
+    if folder.is_dir() and any(folder.iterdir()):
+        logger.warning("%s already holds results of %s; tools/test.py overwrites them (move the folder to keep "
+                       "them)", folder, name)
+    return name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m slt_pysot.testdata``: write the JSON, print its path; returns the exit status (0)."""
     parser = argparse.ArgumentParser(prog="python -m slt_pysot.testdata", description=__doc__.splitlines()[0])
-    parser.add_argument("--src", type=Path, required=True, help="raw dataset folder (LaSOT root or GOT-10k split)")
+    parser.add_argument("--src", type=Path, required=True,
+                        help="raw dataset folder: the LaSOT root (its class folders), or the GOT-10k root or one of "
+                             "its split folders")
     parser.add_argument("--layout", choices=sorted(READERS), required=True)
     parser.add_argument("--name", choices=NAMES, default="LaSOT", help="toolkit dataset name (default LaSOT)")
     parser.add_argument("--out", type=Path, required=True, help="folder for <name>.json, normally "

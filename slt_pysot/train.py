@@ -37,7 +37,7 @@ from torch import nn
 
 from pysot.core.config import cfg
 from pysot.utils.lr_scheduler import build_lr_scheduler
-from slt.checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
+from slt.checkpoint import CheckpointError, keep_newest, load_checkpoint, load_state_dict_checked, save_checkpoint
 from slt.distributed import init_from_env
 from slt.rollout import explore
 from slt.runner import RunConfig, Runner, TrainingInterrupted
@@ -119,9 +119,13 @@ def build_scheduler(
     return step_scheduler(optimizer, epoch_multipliers(epochs), steps_per_epoch)
 
 
-def load_pretrained(model: nn.Module, path: str) -> None:
+def load_pretrained(model: nn.Module, path: str, key: str = "TRAIN.PRETRAINED") -> None:
     """Load a full-model state dict (PySOT ``model.pth``: raw or under ``state_dict``, ``module.`` prefixes
-    removed) on CPU with ``weights_only`` loading; every key must match (the error names the file)."""
+    removed) on CPU with ``weights_only`` loading; every key must match (the error names the file). ``key``: the
+    setting that names ``path``, for the error when the file is missing."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"{key} = {path!r}: no such file; set {key} to a trained PySOT model.pth of this "
+                              f"architecture (e.g. from PySOT's model zoo, MODEL_ZOO.md)")
     state = load_checkpoint(path)
     state = state.get("state_dict", state)
     state = {key.removeprefix("module."): value for key, value in state.items()}
@@ -155,6 +159,10 @@ class SnapshotRunner(Runner):
         self.snapshot_dir = Path(snapshot_dir)
         self.steps_per_epoch = steps_per_epoch
 
+    def checkpoint_due(self) -> bool:
+        """At every epoch end (where the PySOT snapshot is written), besides the clock's steps and minutes."""
+        return self.step % self.steps_per_epoch == 0
+
     def save(self) -> Path | None:
         path = super().save()
         if self.is_main and self.step % self.steps_per_epoch == 0:
@@ -164,6 +172,10 @@ class SnapshotRunner(Runner):
                 {"epoch": epoch, "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict()},
             )
             logger.info("epoch %d done: PySOT snapshot %s", epoch, snapshot)
+            # the one retention rule: the newest SLT.KEEP_CHECKPOINTS of each kind of checkpoint
+            epochs = {int(p.stem[len("checkpoint_e"):]): p for p in self.snapshot_dir.glob("checkpoint_e*.pth")
+                      if p.stem[len("checkpoint_e"):].isdigit()}
+            keep_newest([epochs[e] for e in sorted(epochs)], self.config.keep)
         return path
 
 
@@ -222,8 +234,10 @@ def run(
     scheduler = build_scheduler(optimizer, steps_per_epoch, cfg.TRAIN.EPOCH)
     update = UpdateConfig(chunk_size=cfg.SLT.CHUNK_SIZE, chunk_norm=cfg.SLT.CHUNK_NORM, grad_clip=cfg.TRAIN.GRAD_CLIP,
                           return_fn=cfg.SLT.REWARD, baseline=cfg.SLT.BASELINE)
-    config = RunConfig(steps=steps, batch_size=cfg.TRAIN.NUM_SEQ, checkpoint_every=steps_per_epoch,
-                       keep=cfg.SLT.KEEP_CHECKPOINTS, num_workers=cfg.TRAIN.NUM_WORKERS)
+    config = RunConfig(steps=steps, batch_size=cfg.TRAIN.NUM_SEQ,
+                       checkpoint_every=cfg.SLT.CHECKPOINT_EVERY or steps_per_epoch,
+                       checkpoint_minutes=cfg.SLT.CHECKPOINT_MINUTES, keep=cfg.SLT.KEEP_CHECKPOINTS,
+                       num_workers=cfg.TRAIN.NUM_WORKERS)
     runner = SnapshotRunner(cfg.SLT.NAME, cfg.TRAIN.SNAPSHOT_DIR, model, optimizer, config, scheduler=scheduler,
                             dist=context, seed=seed, snapshot_dir=cfg.TRAIN.SNAPSHOT_DIR,
                             steps_per_epoch=steps_per_epoch, schedule=run_schedule())
@@ -245,13 +259,17 @@ def run(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Command line of :func:`main` (``--cfg``, ``--seed``, ``--device``)."""
-    parser = argparse.ArgumentParser(prog="python -m slt_pysot.train", description=__doc__.splitlines()[0])
+    """Command line of :func:`main` (``--cfg``, ``--seed``, ``--device``, ``--opts KEY VALUE ...``)."""
+    parser = argparse.ArgumentParser(prog="python -m slt_pysot.train",
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))  # first paragraph
     parser.add_argument("--cfg", required=True,
                         help="PySOT yaml with SLT keys, e.g. experiments/slt_siamrpnpp/config.yaml")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     parser.add_argument("--device", default=None, help="torch device (default: SLT.DEVICE, else cuda if CUDA and "
                                                        "available, else cpu)")
+    parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
+                        help="config keys and values overriding the yaml (yacs merge_from_list), "
+                             "e.g. --opts TRAIN.EPOCH 40 TRAIN.PRETRAINED model.pth")
     return parser
 
 
@@ -265,6 +283,9 @@ def main(argv: Sequence[str] | None = None, **parts: Any) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     register_slt_cfg(cfg)
     cfg.merge_from_file(args.cfg)
+    if len(args.opts) % 2:
+        raise ValueError(f"--opts takes KEY VALUE pairs, got {len(args.opts)} words: {' '.join(args.opts)}")
+    cfg.merge_from_list(args.opts)
     try:
         history = run(resolve_device(cfg, args.device), seed=args.seed, **parts)
     except TrainingInterrupted as stop:

@@ -29,7 +29,7 @@ class PysotTracker:
         cfg.merge_from_file(str(spec.config))
         cfg.CUDA = torch.device(spec.device).type == "cuda"  # pysot puts its crops on the GPU when set
         model = ModelBuilder()
-        load_pretrained(model, str(spec.weights))
+        load_pretrained(model, str(spec.weights), key="the tracker's WEIGHTS")
         self._tracker = SiamRPNTracker(model.to(spec.device).eval())
 
     def init(self, image: np.ndarray, box: np.ndarray) -> None:

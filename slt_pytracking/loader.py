@@ -85,9 +85,35 @@ def build_dataset(env: Any, name: str, loader: Callable[[str], np.ndarray] | Non
         raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
     class_name, attribute, what = DATASETS[name]
     root = require_folder(env, attribute, what)
-    dataset = getattr(host_datasets, class_name)(root, image_loader=loader or image_loader(), **kwargs)
+    split_hint = (f"the split {kwargs.get('split')!r} lists the official {class_name} videos; for other data (a "
+                  f"subset, synthetic videos) build the dataset without it (split=None)")
+    try:
+        dataset = getattr(host_datasets, class_name)(root, image_loader=loader or image_loader(), **kwargs)
+    except IndexError as error:  # GOT-10k: the split file's indices run past the folder's list.txt
+        raise ValueError(f"{class_name} at {root}: {split_hint} ({error})") from error
+    if name == "trackingnet":
+        dataset.seq_to_class_map = _ClassMap(dataset.seq_to_class_map)
+    if name == "lasot":
+        missing = [seq for seq in dataset.sequence_list
+                   if not os.path.isdir(os.path.join(root, seq.rsplit("-", 1)[0], seq))]
+        if missing:
+            hint = split_hint if kwargs.get("split") else (
+                "PyTracking's Lasot takes every entry of the root as a class and every vid_ids number in each: give "
+                "numbers each class folder has, and keep only class folders there (slt make-data's "
+                "slt_synthetic.json counts as a class)")
+            raise FileNotFoundError(f"{class_name} at {root}: {len(missing)} of {len(dataset.sequence_list)} "
+                                    f"sequences are not there (e.g. {missing[0]}); {hint}")
     logger.info("%s: %d sequences from %s", class_name, dataset.get_num_sequences(), root)
     return dataset
+
+
+class _ClassMap(dict):
+    """TrackingNet's sequence -> class map (``ltr/data_specs/trackingnet_classmap.txt``); a sequence it does not
+    list (synthetic videos, ``slt make-data --layout trackingnet``) is ``'Unknown'``, the class the host's own
+    per-class index already files it under, instead of a KeyError when its frames are read."""
+
+    def __missing__(self, key: str) -> str:
+        return "Unknown"
 
 
 def sequence_loader(name: str, sampler: SequenceSampler, num_seq: int, num_workers: int = 0,

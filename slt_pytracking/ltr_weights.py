@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from torch import Tensor, nn
 
@@ -38,9 +38,11 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         state = load_checkpoint(path)
     except CheckpointError as error:
         if not trusted():
-            raise CheckpointError(f"{error}. LTR checkpoints (released network weights, the SLT trainer's "
-                                  f"*.pth.tar) pickle settings and statistics objects; if you trust this file, "
-                                  f"set {TRUST_ENV}=1 to load it with full unpickling") from error
+            if "pickles objects" not in str(error):
+                raise
+            raise CheckpointError(f"{path} pickles objects (LTR checkpoints hold settings and statistics), which safe "
+                                  f"loading refuses: set {TRUST_ENV}=1 to load it if you trust its source "
+                                  f"(unpickling can run code)") from error
         state = load_checkpoint(path, trusted=True)
     weights = state.get("net", state)
     if not isinstance(weights, dict) or not all(isinstance(v, Tensor) for v in weights.values()):
@@ -52,6 +54,21 @@ def load_weights(net: nn.Module, path: str | os.PathLike[str], network: str) -> 
     """Load ``path`` (see :func:`load_state`) into ``net``, strictly; errors name the file and the keys."""
     load_state_dict_checked(net, load_state(path), source=str(path))
     logger.info("loaded %s weights from %s", network, path)
+
+
+_NETWORKS: dict[tuple[Any, ...], nn.Module] = {}
+
+
+def loaded_once(path: str | os.PathLike[str], key: tuple[Any, ...], build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()``, the network of the weights file ``path``, made once per process for the same file (path,
+    size, modification time) and ``key`` (device, architecture options): PyTracking's ``run_tracker.py`` creates a
+    tracker, and loads its parameters' network, for every sequence. One network is kept at a time."""
+    stat = Path(path).stat()
+    full = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, *key)
+    if full not in _NETWORKS:
+        _NETWORKS.clear()
+        _NETWORKS[full] = build()
+    return _NETWORKS[full]
 
 
 def latest_checkpoint(path: Path) -> Path:

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from slt.checkpoint import CheckpointError, load_state_dict_checked
 from slt_pytracking import require_patched_host
 from slt_pytracking.imagenet import normalise
-from slt_pytracking.ltr_weights import evaluation_checkpoint, load_state, pretrained_weights_file
+from slt_pytracking.ltr_weights import evaluation_checkpoint, load_state, loaded_once, pretrained_weights_file
 
 require_patched_host()
 
@@ -150,10 +150,14 @@ class TransTWeights(NetWithBackbone):
     available."""
 
     def load_network(self) -> None:
+        """The network, loaded once per run for all sequences (:func:`~slt_pytracking.ltr_weights.loaded_once`)."""
+        self.net = loaded_once(self.net_path, (self.use_gpu, repr(sorted(self.net_kwargs.items()))), self._build)
+
+    def _build(self) -> torch.nn.Module:
         state = load_state(self.net_path)
-        self.net = transt_offline(**{**network_kwargs_from_state(state, str(self.net_path)), **self.net_kwargs})
-        load_state_dict_checked(self.net, state, source=str(self.net_path))
+        net = transt_offline(**{**network_kwargs_from_state(state, str(self.net_path)), **self.net_kwargs})
+        load_state_dict_checked(net, state, source=str(self.net_path))
         logger.info("loaded TransT weights from %s", self.net_path)
         if self.use_gpu and torch.cuda.is_available():
-            self.net.to("cuda")
-        self.net.eval()
+            net.to("cuda")
+        return net.eval()

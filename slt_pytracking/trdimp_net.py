@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from slt.checkpoint import load_state_dict_checked
 from slt_pytracking import require_patched_host
 from slt_pytracking.imagenet import normalise
-from slt_pytracking.ltr_weights import evaluation_checkpoint, load_state, pretrained_weights_file
+from slt_pytracking.ltr_weights import evaluation_checkpoint, load_state, loaded_once, pretrained_weights_file
 from slt_pytracking.prroi_standin import use_roi_align_standin
 
 require_patched_host()
@@ -211,16 +211,21 @@ class TrDiMPWeights(NetWithBackbone):
     ``SLT_PRROI_STANDIN=1`` (the RoIAlign stand-in)."""
 
     def load_network(self) -> None:
+        """The network, loaded once per run for all sequences (:func:`~slt_pytracking.ltr_weights.loaded_once`)."""
+        key = (self.use_gpu, os.environ.get(STANDIN_ENV, ""), repr(sorted(self.net_kwargs.items())))
+        self.net = loaded_once(self.net_path, key, self._build)
+
+    def _build(self) -> torch.nn.Module:
         state = load_state(self.net_path)
-        self.net = trdimp_offline(**self.net_kwargs)
-        load_state_dict_checked(self.net, state, source=str(self.net_path))
+        net = trdimp_offline(**self.net_kwargs)
+        load_state_dict_checked(net, state, source=str(self.net_path))
         logger.info("loaded TrDiMP weights from %s", self.net_path)
         if self.use_gpu and torch.cuda.is_available():
-            self.net.to("cuda")
+            net.to("cuda")
         elif os.environ.get(STANDIN_ENV, "") == "1":
-            use_roi_align_standin(self.net)
+            use_roi_align_standin(net)
         else:
             raise RuntimeError(f"TrDiMP tracks with PreciseRoIPooling, a CUDA-only extension, and no GPU is "
                                f"available; set {STANDIN_ENV}=1 to run on the CPU with the RoIAlign stand-in "
                                f"(pipeline checks only: the results are not TrDiMP's)")
-        self.net.eval()
+        return net.eval()

@@ -57,3 +57,16 @@ def test_manager_keeps_the_last_k_and_ignores_unfinished_writes(tmp_path):
     assert manager.steps() == [2, 3] and manager.latest() == tmp_path / "run_00000003.pth"
     manager.remove_stale_temporaries()
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_keep_newest_deletes_all_but_the_newest_and_none_keeps_all(tmp_path):
+    from slt.checkpoint import keep_newest
+
+    paths = [tmp_path / f"c{k}.pth" for k in range(5)]
+    for path in paths:
+        path.write_bytes(b"x")
+    assert keep_newest(paths, None) == [] and all(p.exists() for p in paths)
+    assert keep_newest(paths, 2) == paths[:3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c3.pth", "c4.pth"]
+    with pytest.raises(ValueError, match="keep must be >= 1"):
+        keep_newest(paths, 0)

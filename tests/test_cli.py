@@ -77,3 +77,19 @@ def test_a_host_tracker_without_its_host_root_names_the_option(tmp_path, caplog)
         status = main(["vot-workspace", "--out", str(tmp_path / "ws"), "--sequences", str(tmp_path),
                        "--tracker", f"p=pysot:{weights}:{config}"])
     assert status == 1 and "tracker p: a pysot tracker needs its pysot checkout: --host-root pysot=PATH" in caplog.text
+
+
+def test_every_subcommand_is_in_the_readme_table_and_its_help_opens_with_a_sentence():
+    from pathlib import Path
+
+    from slt.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    table = [line for line in (Path(__file__).parents[1] / "README.md").read_text().splitlines()
+             if line.startswith("| `slt ")]
+    for name, command in commands.items():
+        assert any(line.startswith(f"| `slt {name}") for line in table), f"slt {name} is not in the README table"
+        assert command.description and command.description.rstrip().endswith("."), name
+        for action in command._actions:
+            assert action.help, f"slt {name} {action.option_strings or action.dest} has no help"

@@ -91,3 +91,13 @@ def test_unknown_kind_through_the_api_names_the_registered_ones(tmp_path):
 
 def test_markers_of_the_fake_kind_come_from_its_adapter(adapter):
     assert patching.HOSTS["fakehost"].markers == MARKERS
+
+
+def test_apply_and_revert_keep_the_file_modes(fake_host):
+    """git apply writes the diff header's mode (0644); an executable entry point stays executable."""
+    script = fake_host / "tools/train.py"
+    script.chmod(0o755)
+    assert main(["patch-host", "fakehost", str(fake_host)]) == 0
+    assert script.stat().st_mode & 0o777 == 0o755
+    assert main(["patch-host", "fakehost", str(fake_host), "--revert"]) == 0
+    assert script.stat().st_mode & 0o777 == 0o755

@@ -265,6 +265,19 @@ def test_one_slt_iteration_on_cpu_updates_parameters_writes_a_checkpoint_and_res
     assert (two / "checkpoint_e2.pth").is_file()
 
 
+def test_one_retention_rule_prunes_pysot_snapshots_and_resumable_checkpoints_alike(pysot_cfg, got10k_root, tmp_path):
+    """SLT.KEEP_CHECKPOINTS 2 over 3 one-step epochs: the newest 2 of each kind remain (the issue: PySOT snapshots
+    were never pruned)."""
+    snapshots = tmp_path / "snap"
+    config = derived_config(tmp_path / "three.yaml", TRAIN__SNAPSHOT_DIR=str(snapshots), DATASET__VIDEOS_PER_EPOCH=2,
+                            SLT__DATASET={"NAMES": ["GOT10K"], "GOT10K": {"ROOT": str(got10k_root)}})
+    assert slt_train.main(["--cfg", str(config), "--seed", "3", "--device", "cpu", "--opts", "TRAIN.EPOCH", "3",
+                           "SLT.KEEP_CHECKPOINTS", "2"]) == 0
+    assert sorted(p.name for p in snapshots.glob("checkpoint_e*.pth")) == ["checkpoint_e2.pth", "checkpoint_e3.pth"]
+    assert sorted(p.name for p in (snapshots / "slt" / "checkpoints").iterdir()) == ["slt_00000002.pth",
+                                                                                      "slt_00000003.pth"]
+
+
 def test_several_samples_per_clip_train_with_the_mean_of_samples_baseline(pysot_cfg, got10k_root, tmp_path, caplog):
     """``SLT.SAMPLES: 2`` reaches ``explore``: the leave-one-out baseline needs two sampled trajectories per clip
     and fails with ``SLT.SAMPLES: 1``, naming the key, before anything is built."""
@@ -322,10 +335,14 @@ def host_run(tmp_path_factory, got10k_root):
     lasot = write_dataset(work / "lasot", "lasot", num_videos=2, num_frames=12, seed=5,
                           config=SyntheticConfig(height=128, width=128), progress=False)
     write_toolkit_json(lasot, "lasot", "LaSOT", tree / "testing_dataset" / "LaSOT")
-    out["results"] = work / "results" / "LaSOT" / "checkpoint_e2"
+    out["results"] = work / "results" / "LaSOT" / "slt_alex_checkpoint_e2"  # <experiment>_<snapshot>
     if out["train"].returncode == 0:
-        out["test"] = run_python([str(tree / "tools" / "test.py"), "--dataset", "LaSOT", "--config", str(config),
-                                  "--snapshot", str(snapshots / "checkpoint_e2.pth")], work, tree)
+        test = [str(tree / "tools" / "test.py"), "--dataset", "LaSOT", "--config", str(config), "--snapshot",
+                str(snapshots / "checkpoint_e2.pth")]
+        out["test"] = run_python(test, work, tree)
+        out["retest"] = run_python(test, work, tree)
+        out["scores"] = run_slt_cli(["evaluate", "--data", str(lasot), "--layout", "lasot", "--results",
+                                     str(out["results"])], work)
     shutil.rmtree(tree / "testing_dataset" / "LaSOT")
     out["reverted"] = patching.revert("pysot", tree)
     out["after"] = tree_digest(tree)
@@ -367,6 +384,18 @@ def test_pysot_tools_test_py_tracks_synthetic_videos_with_the_trained_snapshot(h
 
 
 @pytest.mark.slow
+def test_results_are_named_after_the_experiment_reuse_is_announced_and_slt_evaluate_scores_them(host_run):
+    retest = host_run.get("retest")
+    assert retest is not None and retest.returncode == 0, retest.stderr[-3000:] if retest else "no rerun"
+    assert "results/LaSOT/slt_alex_checkpoint_e2 already holds results of slt_alex_checkpoint_e2" in retest.stderr
+    scores = host_run["scores"]
+    assert scores.returncode == 0, scores.stderr[-3000:]
+    header, row = scores.stdout.splitlines()
+    assert header.split()[:3] == ["results", "lasot", "auc"] and row.split()[-1] == "2"
+    assert all(0.0 <= float(value) <= 100.0 for value in row.split()[1:-1])
+
+
+@pytest.mark.slow
 def test_revert_leaves_the_tree_byte_identical(host_run):
     assert host_run["reverted"] == ["20-test-cpu.patch", "10-train-slt-hook.patch"]
     assert host_run["after"] == host_run["before"]
@@ -385,6 +414,16 @@ def test_missing_dataset_root_fails_naming_the_cfg_key_and_the_path(pysot_cfg, t
     with pytest.raises(FileNotFoundError, match="SLT.DATASET.GOT10K.ROOT") as error:
         slt_train.main(["--cfg", str(path), "--device", "cpu"])
     assert str(missing) in str(error.value)
+
+
+def test_missing_pretrained_weights_given_with_opts_name_the_cfg_key(pysot_cfg, got10k_root, tmp_path):
+    from slt.checkpoint import CheckpointError
+
+    missing = tmp_path / "model.pth"
+    path = derived_config(tmp_path / "cfg.yaml",
+                          SLT__DATASET={"NAMES": ["GOT10K"], "GOT10K": {"ROOT": str(got10k_root)}})
+    with pytest.raises(CheckpointError, match=f"TRAIN.PRETRAINED = '{missing}': no such file; set TRAIN.PRETRAINED"):
+        slt_train.main(["--cfg", str(path), "--device", "cpu", "--opts", "TRAIN.PRETRAINED", str(missing)])
 
 
 def test_patch_host_refuses_a_tree_without_pysot_and_changes_nothing(tmp_path):

@@ -153,3 +153,21 @@ def test_vot_anchors_every_fifth_of_a_short_video_and_every_50_frames_of_a_long_
     hidden_end = np.ones(30, dtype=bool)
     hidden_end[20:] = False  # nothing visible after 20: no anchor there
     assert np.flatnonzero(vot_anchors(hidden_end)).tolist() == [0, 6, 12, 18]
+
+
+def test_trackingnet_layout_is_read_back_by_the_reader_with_every_chunk_present(tmp_path, small_config):
+    from slt.data import TrackingNet, read_rgb
+
+    frames = 6
+    root = write_dataset(tmp_path, "trackingnet", 3, frames, 2, small_config, progress=False)
+    assert sorted(p.name for p in root.glob("TRAIN_*")) == sorted(f"TRAIN_{i}" for i in range(12))
+    assert is_written_dataset(tmp_path, "trackingnet", 3, frames, 2, small_config)
+    assert not is_written_dataset(tmp_path, "trackingnet", 4, frames, 2, small_config)
+    dataset = TrackingNet(root)
+    assert [dataset.get_sequence_name(i) for i in range(3)] == [f"synthetic_{k:06d}" for k in (1, 2, 3)]
+    assert dataset.sequence_list[1] == (1, "synthetic_000002")  # video k in chunk k % 12
+    video = generate_video(2 * 100003 + 1, dataclasses.replace(small_config, num_frames=frames))
+    np.testing.assert_allclose(dataset.get_sequence_info(1)["bbox"].numpy(), video.boxes, atol=1e-3)
+    assert np.abs(read_rgb(dataset.frame_path(1, frames - 1)).astype(float) - video.frames[-1]).mean() < 3
+    (root / "TRAIN_1" / "frames" / "synthetic_000002" / "0.jpg").unlink()
+    assert not is_written_dataset(tmp_path, "trackingnet", 3, frames, 2, small_config)

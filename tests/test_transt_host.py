@@ -261,7 +261,7 @@ def host_runs(tmp_path_factory, data):
 
 def test_run_training_slt_transt_smoke_writes_a_checkpoint(host_runs):
     assert host_runs.train.returncode == 0, host_runs.train.stderr[-3000:]
-    assert "Finished training!" in host_runs.train.stdout
+    assert "complete (1 epochs)" in host_runs.train.stderr
     assert "random TransT weights" in host_runs.train.stderr
     assert (host_runs.checkpoints / "TransT_ep0001.pth.tar").is_file()
 
@@ -368,3 +368,140 @@ def test_untrusted_pickles_are_refused_with_the_flag_named(tmp_path, monkeypatch
     torch.save({"net": {}, "settings": SimpleNamespace(device="cpu")}, tmp_path / "ltr.pth.tar")
     with pytest.raises(CheckpointError, match="SLT_TRUST_CHECKPOINTS=1"):
         ltr_weights.load_state(tmp_path / "ltr.pth.tar")
+
+
+INTERRUPT_SETTINGS = '''from slt_pytracking.loader import build_dataset
+from slt_pytracking.train_settings.transt import configure, train
+from slt_pytracking.train_settings.transt_smoke import SMALL_TRANSFORMER
+
+
+def run(settings):
+    configure(settings)
+    settings.num_epochs, settings.samples_per_epoch, settings.num_seq, settings.num_frames = 2, 3, 1, 3
+    settings.num_seq_backward, settings.num_workers = 1, 0
+    settings.checkpoint_every, settings.keep_checkpoints = 2, 1
+    settings.lr = float(__import__("os").environ.get("STEER_LR", settings.lr))
+    for name, value in SMALL_TRANSFORMER.items():
+        setattr(settings, name, value)
+    train(settings, [build_dataset(settings.env, "got10k")], p_datasets=[1], weights=None)
+'''
+"""A custom recipe: 2 epochs of 3 one-clip steps, a checkpoint every 2 steps, only the newest kept."""
+
+
+def tensorboard_steps(folder: Path, tag: str) -> list[int]:
+    """The steps of ``tag`` in the event files of ``folder`` as TensorBoard shows them (purged events dropped)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), purge_orphaned_data=True)
+    events.Reload()
+    return [event.step for event in events.Scalars(tag)]
+
+
+def test_sigint_inside_an_epoch_checkpoints_and_the_rerun_resumes_at_the_next_step(tmp_path, data):
+    """``ltr/run_training.py`` with a custom recipe, redirected to a file, SIGINTed in epoch 2: one line, exit
+    130, a step checkpoint (the only file: retention 1); the rerun resumes at that step, ends with the epoch's
+    checkpoint alone and TensorBoard steps 1..6 once each; a third run says the run is complete."""
+    import signal
+    import subprocess
+
+    tree = copy_tree(HOST, tmp_path / "transt")
+    patch_host("transt", tree)
+    (tree / "ltr" / "train_settings" / "slt" / "steer_interrupt.py").write_text(INTERRUPT_SETTINGS)
+    workspace = tmp_path / "workspace"
+    write_ltr_local(tree, workspace, data)
+    command = [sys.executable, "-W", "ignore", "ltr/run_training.py", "slt", "steer_interrupt"]
+    from ltr_helpers import host_env
+
+    log = tmp_path / "first.log"
+    with log.open("w") as stream:
+        proc = subprocess.Popen(command, cwd=tree, env=host_env(tree, 2), stdout=stream, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 600
+        while "[train: 2, 1 / 3]" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=600)
+    text = log.read_text()
+    assert code == 128 + signal.SIGINT, text[-3000:]
+    assert "Traceback" not in text and "\r" not in text
+    lines = [line for line in text.splitlines() if "run the same command again to resume" in line]
+    assert len(lines) == 1, text[-3000:]
+    step = int(lines[0].split("interrupted at step ")[1].split(";")[0])
+    assert step in (4, 5), lines  # epoch 2's first or second step: finished, then stopped
+    folder = workspace / "checkpoints" / "ltr" / "slt" / "steer_interrupt"
+    assert [p.name for p in folder.iterdir()] == [f"TransT_ep0002_step{step - 3:06d}.pth.tar"]
+    assert "tensorboard --logdir" in text and "lr/group1: " in text
+
+    rerun = run_python(["ltr/run_training.py", "slt", "steer_interrupt"], tree)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"at step {step} (1 epochs and {step - 3} steps done; 3 steps per epoch)" in rerun.stderr
+    assert f"epoch 2: continuing at step {step - 2} of 3" in rerun.stderr
+    assert [p.name for p in folder.iterdir()] == ["TransT_ep0002.pth.tar"]
+    board = Path(str(workspace / "tensorboard")) / "ltr" / "slt" / "steer_interrupt"
+    assert tensorboard_steps(board / "train_steps", "mIoU") == [1, 2, 3, 4, 5, 6]
+    assert tensorboard_steps(board / "train_steps", "lr/group0") == [1, 2, 3, 4, 5, 6]
+    assert tensorboard_steps(board / "train", "mIoU") == [1, 2]
+    state = load_checkpoint(folder / "TransT_ep0002.pth.tar", trusted=True)
+    assert state["epoch"] == 2 and state["slt_progress"]["epoch_step"] == 0
+    assert state["stats"]["train"]["mIoU"].count == 0 and len(state["stats"]["train"]["mIoU"].history) == 2
+
+    again = run_python(["ltr/run_training.py", "slt", "steer_interrupt"], tree)
+    assert again.returncode == 0 and "complete (2 epochs)" in again.stderr, again.stderr[-3000:]
+    changed = run_python(["ltr/run_training.py", "slt", "steer_interrupt"], tree, STEER_LR="2e-5")
+    assert changed.returncode != 0
+    assert f"{folder} holds a run with other settings (lr: 1e-05 there, 2e-05 now)" in changed.stderr
+
+
+def test_evaluation_loads_the_weights_once_for_all_sequences(small_net, tmp_path, caplog):
+    """run_tracker.py builds a tracker, and its parameters' network, per sequence: the file is read once."""
+    path = tmp_path / "slt_transt.pth"
+    torch.save(small_net.state_dict(), path)
+    with caplog.at_level(logging.INFO, logger="slt_pytracking.transt_net"):
+        first = transt_net.TransTWeights(net_path=str(path), use_gpu=False)
+        first.initialize()
+        second = transt_net.TransTWeights(net_path=str(path), use_gpu=False)
+        second.initialize()
+    assert second.net is first.net
+    assert sum("loaded TransT weights" in r.getMessage() for r in caplog.records) == 1
+    torch.save(small_net.state_dict(), path)  # a new file (size or time) is read again
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    third = transt_net.TransTWeights(net_path=str(path), use_gpu=False)
+    third.initialize()
+    assert third.net is not first.net
+
+
+def test_make_data_trackingnet_layout_is_read_by_the_hosts_trackingnet(tmp_path):
+    """``slt make-data --layout trackingnet``: PyTracking's own ``TrackingNet`` reads the recipe's chunks, with
+    the boxes and frames slt.data reads."""
+    from slt.data import SyntheticConfig, TrackingNet
+    from slt.data.synthetic import write_dataset
+
+    root = write_dataset(tmp_path, "trackingnet", 5, 4, 1, SyntheticConfig(height=64, width=80), progress=False)
+    host = build_dataset(SimpleNamespace(trackingnet_dir=str(root)), "trackingnet", set_ids=list(range(4)))
+    ours = TrackingNet(root, set_ids=[0, 1, 2, 3])
+    assert host.get_num_sequences() == ours.get_num_sequences() == 4  # video 5 went to TRAIN_4
+    names = {host.sequence_list[i][1]: i for i in range(4)}
+    for seq in range(4):
+        hosted = names[ours.get_sequence_name(seq)]
+        info = host.get_sequence_info(hosted)
+        np.testing.assert_allclose(info["bbox"].numpy(), ours.get_sequence_info(seq)["bbox"].numpy())
+        frames, _, _ = host.get_frames(hosted, [0, 3], info)
+        mine, _, _ = ours.get_frames(seq, [0, 3], ours.get_sequence_info(seq))
+        assert frames[0].shape == (64, 80, 3)
+        # the host may decode with jpeg4py, slt.data with OpenCV: the same JPEGs, within rounding
+        assert all(np.abs(a.astype(float) - b).mean() < 1.0 for a, b in zip(frames, mine))
+
+
+def test_official_splits_on_other_data_say_to_drop_the_split(data, tmp_path):
+    from slt.data.synthetic import write_dataset
+
+    with pytest.raises(ValueError, match="the split 'vottrain' lists the official Got10k videos.*split=None"):
+        build_dataset(SimpleNamespace(got10k_dir=str(data)), "got10k", split="vottrain")
+    lasot = write_dataset(tmp_path, "lasot", 2, 3, 0, progress=False)
+    with pytest.raises(FileNotFoundError, match=r"Lasot at .*: 1120 of 1120 sequences are not there"):
+        build_dataset(SimpleNamespace(lasot_dir=str(lasot)), "lasot", split="train")
+    with pytest.raises(FileNotFoundError, match="slt_synthetic.json counts as a class"):
+        build_dataset(SimpleNamespace(lasot_dir=str(lasot)), "lasot", vid_ids=[1])
+    (lasot / "slt_synthetic.json").unlink()
+    classes = {p.name for p in lasot.iterdir() if p.is_dir()}  # each class folder starts at <class>-1
+    assert build_dataset(SimpleNamespace(lasot_dir=str(lasot)), "lasot", vid_ids=[1]).get_num_sequences() == len(classes)

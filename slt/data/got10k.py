@@ -39,11 +39,32 @@ _INI_TO_META = {
 }
 
 
+SPLIT_FOLDERS = ("train", "val", "test")
+
+
+def split_folder(root: Path) -> Path:
+    """The GOT-10k split folder for ``root``: ``root`` itself when it holds ``list.txt`` or sequence folders,
+    else its one ``train`` / ``val`` / ``test`` sub-folder with a ``list.txt`` (the dataset root as
+    ``slt make-data`` and the official download lay it out). DataError naming the choices when there are
+    several."""
+    if not root.is_dir() or (root / "list.txt").is_file():
+        return root
+    splits = [name for name in SPLIT_FOLDERS if (root / name / "list.txt").is_file()]
+    if not splits or any((entry / "groundtruth.txt").is_file() for entry in root.iterdir() if entry.is_dir()):
+        return root
+    if len(splits) > 1:
+        raise DataError(f"{root} is a GOT-10k root with the splits {', '.join(splits)}: give one of them, e.g. "
+                        f"{root / splits[-1]}")
+    logger.info("%s is a GOT-10k root: reading its %s folder", root, splits[0])
+    return root / splits[0]
+
+
 class Got10k(SequenceDataset):
     """GOT-10k sequences under ``root`` (the folder holding ``list.txt``, e.g. ``.../got10k/train``).
 
     Args:
-        root: dataset folder.
+        root: dataset folder: a split folder (``train``, ``val``), or the dataset root holding exactly one split
+            folder with a ``list.txt`` (:func:`split_folder`).
         split: None, or the path of a split file listing sequence indices into ``list.txt`` order, one integer a
             line (the format of PyTracking's ``ltr/data_specs/got10k_*_split.txt``).
         seq_ids: indices of the sequences to use; exclusive with ``split``. Default: all.
@@ -55,7 +76,7 @@ class Got10k(SequenceDataset):
         split: str | os.PathLike | None = None,
         seq_ids: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(root)
+        super().__init__(split_folder(Path(root)))
         names = list_sequence_dirs(self.root)
         if split is not None:
             if seq_ids is not None:

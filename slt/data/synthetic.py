@@ -15,7 +15,7 @@ not hidden by occluders or front distractors. ``visible`` = visible fraction >= 
 ``out_of_view`` = inside < ``min_visible_fraction``; ``occlusion`` = hidden part of the in-image area;
 ``cover`` = ceil(8 * visible fraction) (GOT-10k's 0..8 scale, 8 = fully visible).
 
-:func:`write_dataset` writes videos in the raw GOT-10k, LaSOT or VOT layout read by :mod:`slt.data`.
+:func:`write_dataset` writes videos in the raw GOT-10k, LaSOT, TrackingNet or VOT layout read by :mod:`slt.data`.
 VOT ground truth: the generator's box on every frame where some of the target is inside the image, and ``0,0,0,0``
 on frames where it is entirely outside. vot-toolkit 0.9 reads ``0,0,0,0`` as an empty rectangle, "target known to
 be absent", which its long-term analysis scores (an empty prediction counts as correct), whereas it reads
@@ -47,7 +47,11 @@ FORMAT_VERSION = 1
 FAMILIES = ("stripes", "checker", "rings", "dots", "blobs")
 """Texture families; a video's ``object_class`` is its target's family."""
 
-LAYOUTS = ("got10k", "lasot", "vot")
+LAYOUTS = ("got10k", "lasot", "trackingnet", "vot")
+
+TRACKINGNET_CHUNKS = 12
+"""Synthetic TrackingNet videos go round-robin into ``TRAIN_0`` .. ``TRAIN_11`` (all written, empty or not, as the
+recipes read fixed chunks: SLT-TransT ``TRAIN_0-3``, SLT-TrDiMP ``TRAIN_6-11``)."""
 
 OCCLUSION_TAG_THRESHOLD = 0.1
 """VOT ``occlusion.tag`` is 1 where more than this fraction of the in-image target is hidden."""
@@ -629,8 +633,11 @@ def write_dataset(
     """Generate ``num_videos`` videos of ``num_frames`` frames and write them in a raw dataset layout.
 
     ``layout``: ``'got10k'`` (``out_dir/train/``, read by :class:`slt.data.Got10k` and PyTracking's ``Got10k``),
-    ``'lasot'`` (``out_dir/<class>/<class>-<k>/``, :class:`slt.data.Lasot`) or ``'vot'`` (``out_dir/<name>/``,
-    :class:`slt.data.VOTSequences` and vot-toolkit). ``num_frames`` overrides ``config.num_frames``. Video ``k``
+    ``'lasot'`` (``out_dir/<class>/<class>-<k>/``, :class:`slt.data.Lasot`), ``'trackingnet'``
+    (``out_dir/TRAIN_<i>/anno/<name>.txt`` and ``TRAIN_<i>/frames/<name>/<k>.jpg``, ``k`` 0-based: the real
+    dataset's layout, read by :class:`slt.data.TrackingNet` and PyTracking's ``TrackingNet``; video ``k`` in chunk
+    ``k % 12``, see :data:`TRACKINGNET_CHUNKS`) or ``'vot'`` (``out_dir/<name>/``, :class:`slt.data.VOTSequences`
+    and vot-toolkit). ``num_frames`` overrides ``config.num_frames``. Video ``k``
     (0-based) uses seed ``seed * 100003 + k``. Also writes ``out_dir/slt_synthetic.json`` (format version and
     generation parameters). Returns the root the matching reader takes.
     """
@@ -640,6 +647,10 @@ def write_dataset(
     out_dir = Path(out_dir)
     root = out_dir / "train" if layout == "got10k" else out_dir
     root.mkdir(parents=True, exist_ok=True)
+    if layout == "trackingnet":
+        for chunk in range(TRACKINGNET_CHUNKS):
+            for part in ("anno", "frames"):
+                (root / f"TRAIN_{chunk}" / part).mkdir(parents=True, exist_ok=True)
     names: list[str] = []
     per_class: dict[str, int] = {}
     for k in tqdm(range(num_videos), desc=f"synthetic {layout}", disable=not progress):
@@ -652,6 +663,8 @@ def write_dataset(
             per_class[video.object_class] = per_class.get(video.object_class, 0) + 1
             name = f"{video.object_class}-{per_class[video.object_class]}"
             _write_lasot_sequence(root / video.object_class / name, video)
+        elif layout == "trackingnet":
+            _write_trackingnet_sequence(root / f"TRAIN_{k % TRACKINGNET_CHUNKS}", f"synthetic_{k + 1:06d}", video)
         else:
             names.append(f"synthetic-{k + 1:04d}")
             _write_vot_sequence(root / names[-1], names[-1], video)
@@ -692,6 +705,15 @@ def is_written_dataset(
         return False
     if layout == "lasot":
         videos = [(folder, folder / "img") for folder in sorted(out_dir.glob("*/*-*")) if folder.is_dir()]
+    elif layout == "trackingnet":
+        annotations = sorted(out_dir.glob("TRAIN_*/anno/*.txt"))
+        if len(annotations) != num_videos:
+            return False
+        return all(len(path.read_text().splitlines()) == num_frames
+                   and all((path.parent.parent / "frames" / path.stem / f"{k}.jpg").is_file()
+                           and (path.parent.parent / "frames" / path.stem / f"{k}.jpg").stat().st_size > 0
+                           for k in range(num_frames))
+                   for path in annotations)
     else:
         root = out_dir / "train" if layout == "got10k" else out_dir
         try:
@@ -762,6 +784,15 @@ def _write_lasot_sequence(folder: Path, video: SyntheticVideo) -> None:
     (folder / "full_occlusion.txt").write_text(",".join(str(int(v)) for v in full_occlusion) + "\n")
     (folder / "out_of_view.txt").write_text(",".join(str(int(v)) for v in video.out_of_view) + "\n")
     (folder / "nlp.txt").write_text(f"a {video.object_class} textured object moving among look-alikes\n")
+
+
+def _write_trackingnet_sequence(chunk: Path, name: str, video: SyntheticVideo) -> None:
+    """TrackingNet names frames ``0.jpg, 1.jpg, ...`` (0-based, unpadded) and has no visibility flags."""
+    folder = chunk / "frames" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(video.frames):
+        write_jpeg(folder / f"{i}.jpg", frame, quality=JPEG_QUALITY)
+    (chunk / "anno" / f"{name}.txt").write_text(_box_lines(video.boxes))
 
 
 def _write_vot_sequence(folder: Path, name: str, video: SyntheticVideo) -> None:

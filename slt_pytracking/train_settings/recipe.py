@@ -6,22 +6,30 @@ datasets -> sampler -> loader -> network -> tracker -> actor -> optimizer -> tra
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import torch
 
 from slt.distributed import DistContext
 from slt.rollout import BatchTracker
+from slt.runner import ScheduleChanged, TrainingInterrupted
 from slt.update import UpdateConfig
 from slt_pytracking.trainer import SLTTrainer
 
+logger = logging.getLogger(__name__)
+
 
 def configure_run(settings: Any, description: str) -> None:
-    """Settings common to both recipes on an LTR ``Settings`` object (and log at INFO level when the entry point
-    configured no logging): device, seed, data loading, sequence-level sampling and augmentation (SS + SA),
-    exploration samples, and the update's return, baseline and chunk normalisation."""
+    """Settings common to both recipes on an LTR ``Settings`` object: device, seed, data loading, sequence-level
+    sampling and augmentation (SS + SA), exploration samples, the update's return, baseline and chunk
+    normalisation, checkpointing. Also SLT's own loggers at INFO level, so the resume, checkpoint and completion
+    lines show whatever logging the host's imports configured."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    for name in ("slt", "slt_pytracking"):  # a host import (TransformerTrack's lvis) may set the root to WARNING
+        if logging.getLogger(name).getEffectiveLevel() > logging.INFO:
+            logging.getLogger(name).setLevel(logging.INFO)
     settings.description = description
     settings.device = getattr(settings, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
     settings.seed = 12345                  # the sampler's, on every rank; exploration is keyed by clip
@@ -39,7 +47,12 @@ def configure_run(settings: Any, description: str) -> None:
     settings.baseline = "greedy"           # 'mean_of_samples' (self-critical over S >= 2 samples) needs samples >= 2
     # 'sum' adds the chunk means as the official LTR trainer (docs/method.md#b9); 'mean' gives the batch mean
     settings.chunk_norm = "sum"
-    settings.fail_safe = False             # True: the host restarts crashed epochs (up to 10 times), then exits 0
+    settings.fail_safe = False             # True: a crash restarts from the newest checkpoint (up to 10 times)
+    # Checkpoints: every epoch's end, every checkpoint_every steps, after checkpoint_minutes of wall time (<= 0:
+    # never by time) and on Ctrl-C / SIGTERM; the newest keep_checkpoints kept (None: all)
+    settings.checkpoint_every = 50
+    settings.checkpoint_minutes = 10.0
+    settings.keep_checkpoints = 3
 
 
 def update_config(settings: Any) -> UpdateConfig:
@@ -53,9 +66,21 @@ def update_config(settings: Any) -> UpdateConfig:
 def train(settings: Any, actor: Any, tracker: BatchTracker, loader: Any, optimizer: torch.optim.Optimizer,
           context: DistContext) -> SLTTrainer:
     """Step learning-rate schedule (``lr_step``, ``lr_gamma``), the :class:`SLTTrainer` and
-    ``settings.num_epochs`` epochs (resuming from the latest checkpoint); returns the trainer."""
+    ``settings.num_epochs`` epochs (resuming from the latest checkpoint); returns the trainer.
+
+    Ctrl-C / SIGTERM end the process after the current step's checkpoint with one line and exit status
+    ``128 + signal`` (no traceback); rerunning the same command resumes at the next step. A checkpoint folder
+    holding a run with other settings (:data:`slt_pytracking.trainer.SCHEDULE_KEYS`) is refused in one line,
+    exit status 1."""
     lr_scheduler = torch.optim.lr_scheduler.StepLR(optimizer, settings.lr_step, gamma=settings.lr_gamma)
     trainer = SLTTrainer(actor, tracker, [loader], optimizer, settings, lr_scheduler, update=update_config(settings),
                          samples=settings.samples, dist=context)
-    trainer.train(settings.num_epochs, load_latest=True, fail_safe=settings.fail_safe)
+    try:
+        trainer.train(settings.num_epochs, load_latest=True, fail_safe=settings.fail_safe)
+    except TrainingInterrupted as stop:
+        logger.warning("%s", stop)
+        sys.exit(stop.exit_code)
+    except ScheduleChanged as refusal:
+        logger.error("%s", refusal)
+        sys.exit(1)
     return trainer
