@@ -5,8 +5,10 @@
 * :mod:`slt_ostrack.compat` -- CPU shims for the host's breakages, applied from outside the tree;
 * :mod:`slt_ostrack.tracker` -- :class:`~slt_ostrack.tracker.SLTOSTrack`, the batched exploration tracker;
 * :mod:`slt_ostrack.actor` -- :class:`~slt_ostrack.actor.SLTOSTrackActor`, the loss module of the update;
-* ``slt_ostrack.artrack_*`` -- the same for ARTrack's sequence network (``artrack_tracker.SLTARTrack``,
-  ``artrack_actor.SLTARTrackActor``, ``artrack_trainer``, ``artrack_train``; docs/artrack.md).
+* :mod:`slt_ostrack.trainer`, :mod:`slt_ostrack.train_script`, :mod:`slt_ostrack.train` -- the loop on the host's
+  ``LTRTrainer`` and the entry points;
+* :mod:`slt_ostrack.seqtrack`, :mod:`slt_ostrack.artrack` -- the same for SeqTrack and ARTrack's sequence network
+  (docs/seqtrack.md, docs/artrack.md).
 
 Modules that import the host call :func:`host_root` first, which names the fix when no tree is importable.
 """

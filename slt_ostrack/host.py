@@ -14,9 +14,9 @@ point ``slt.adapters``).
 * VOT tracker kind ``seqtrack``: SeqTrack's stock tracker (:mod:`slt_ostrack.seqtrack.vot_tracker`) with a host
   experiment yaml and a weights-only checkpoint; the tracker process imports the ``seqtrack`` tree;
 * host kind ``artrack``: a MIV-XJTU/ARTrack checkout, patched with ``patches/artrack/`` (``slt patch-host artrack
-  ROOT``): ``tracking/train.py --script slt_artrack`` hands over to :mod:`slt_ostrack.artrack_train`, and
+  ROOT``): ``tracking/train.py --script slt_artrack`` hands over to :mod:`slt_ostrack.artrack.train`, and
   ``tracking/test.py`` installs the CPU shims.
-* VOT tracker kind ``artrack``: ARTrack's stock sequence tracker (:mod:`slt_ostrack.artrack_vot_tracker`).
+* VOT tracker kind ``artrack``: ARTrack's stock sequence tracker (:mod:`slt_ostrack.artrack.vot_tracker`).
 
 This module imports only :mod:`slt.hosts`: the registry imports it to list kinds, with no host tree present.
 """
@@ -63,7 +63,7 @@ ADAPTER = Adapter(
                           host="seqtrack", takes_config=True,
                           description="SeqTrack's stock tracker, WEIGHTS a weights-only 'net' checkpoint, "
                                       "CONFIG experiments/seqtrack/<name>.yaml"),
-                  VotKind(name="artrack", factory="slt_ostrack.artrack_vot_tracker:ArtrackTracker", host="artrack",
+                  VotKind(name="artrack", factory="slt_ostrack.artrack.vot_tracker:ArtrackTracker", host="artrack",
                           takes_config=True,
                           description="ARTrack's stock sequence tracker, WEIGHTS a 'net' checkpoint, CONFIG its "
                                       "experiments/artrack_seq yaml")),

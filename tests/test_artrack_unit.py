@@ -8,27 +8,28 @@ import pytest
 import yaml
 
 from slt import hosts
-from slt_ostrack import artrack_train, host
+from slt_ostrack import host
+from slt_ostrack.artrack import train as artrack_train
 
 
 def test_config_is_completed_by_the_shipped_recipe(tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump({"SLT": {"OBJECTIVE": "rollout", "NUM_FRAMES": 3}}))
-    config = artrack_train.read_config(path)
+    config = artrack_train.SCRIPT.read_config(path)
     assert config["BASE"] == "artrack_seq_256_full" and config["INIT_CHECKPOINT"] == ""
     assert config["SLT"]["OBJECTIVE"] == "rollout" and config["SLT"]["NUM_FRAMES"] == 3
     assert config["SLT"]["LR"] == pytest.approx(4e-6) and config["SLT"]["NUM_SEQ"] == 8
-    assert artrack_train.find_config(tmp_path, str(path)) == path
-    assert artrack_train.find_config(tmp_path, "slt_artrack_seq_256_full") == artrack_train.DEFAULTS
+    assert artrack_train.SCRIPT.find_config(tmp_path, str(path)) == path
+    assert artrack_train.SCRIPT.find_config(tmp_path, "slt_artrack_seq_256_full") == artrack_train.DEFAULTS
 
 
 def test_unknown_keys_and_configs_are_named(tmp_path: Path) -> None:
     path = tmp_path / "typo.yaml"
     path.write_text(yaml.safe_dump({"SLT": {"OBJECTIV": "scst"}}))
     with pytest.raises(ValueError, match=r"typo.yaml: unknown SLT keys \['OBJECTIV'\]"):
-        artrack_train.read_config(path)
+        artrack_train.SCRIPT.read_config(path)
     with pytest.raises(FileNotFoundError, match="no SLT-ARTrack config 'nothing'"):
-        artrack_train.find_config(tmp_path, "nothing")
+        artrack_train.SCRIPT.find_config(tmp_path, "nothing")
 
 
 def test_hook_returns_to_the_host_for_other_scripts() -> None:

@@ -45,7 +45,7 @@ def test_builtin_adapters_declare_seven_host_kinds_and_five_tracker_kinds():
         "pysot": ("pysot", True, "slt_pysot.vot_tracker:PysotTracker"),
         "seqtrack": ("seqtrack", True, "slt_ostrack.seqtrack.vot_tracker:SeqTrackTracker"),
         "transt": ("transt", False, "slt_pytracking.vot_tracker:TranstTracker"),
-        "artrack": ("artrack", True, "slt_ostrack.artrack_vot_tracker:ArtrackTracker")}
+        "artrack": ("artrack", True, "slt_ostrack.artrack.vot_tracker:ArtrackTracker")}
     assert kinds() == ("reference", "static", "ostrack", "seqtrack", "artrack", "pysot", "transt")
 
 

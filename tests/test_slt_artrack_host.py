@@ -35,9 +35,9 @@ from slt.boxes import box_iou_xywh  # noqa: E402
 from slt.policy import ClipRandom  # noqa: E402
 from slt.rollout import explore  # noqa: E402
 from slt.update import UpdateConfig, slt_update  # noqa: E402
-from slt_ostrack.artrack_actor import SLTARTrackActor  # noqa: E402
-from slt_ostrack.artrack_network import build_network, load_config  # noqa: E402
-from slt_ostrack.artrack_tracker import SLTARTrack  # noqa: E402
+from slt_ostrack.artrack.actor import SLTARTrackActor  # noqa: E402
+from slt_ostrack.artrack.network import build_network, load_config  # noqa: E402
+from slt_ostrack.artrack.tracker import SLTARTrack  # noqa: E402
 
 pytestmark = [pytest.mark.host, pytest.mark.slow]
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ def test_patch_set_applies_and_reverts_byte_identical(tmp_path) -> None:
     tree = copy_tree(HOST, tmp_path / "tree")
     before = tree_digest(tree)
     patch_host("artrack", tree)
-    assert "from slt_ostrack.artrack_train import hand_over" in (tree / "lib/train/run_training.py").read_text()
+    assert "from slt_ostrack.artrack.train import hand_over" in (tree / "lib/train/run_training.py").read_text()
     assert "compat.install()" in (tree / "tracking/test.py").read_text()
     patch_host("artrack", tree, "--revert")
     assert tree_digest(tree) == before
@@ -239,7 +239,7 @@ def test_host_train_py_writes_a_checkpoint_test_py_evaluates(tmp_path, got10k) -
 def test_torchrun_two_ranks_equal_one_process(tmp_path, got10k, cfg) -> None:
     """One SLT step on a global batch of 2 clips: ``torchrun`` with 2 gloo ranks (1 clip each) writes the same
     weights as one process (1e-5), both moved from the initial weights. SGD: the update is linear in the
-    averaged gradient. ``python -m slt_ostrack.artrack_train`` in an unpatched tree."""
+    averaged gradient. ``python -m slt_ostrack.artrack.train`` in an unpatched tree."""
     from artrack_helpers import write_slt_config
     from ltr_helpers import copy_tree, run_python
     from ostrack_helpers import write_train_local
@@ -247,7 +247,7 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path, got10k, cfg) -> None:
     tree = copy_tree(HOST, tmp_path / "tree")
     write_train_local(tree, tmp_path / "workspace", got10k)
     config = write_slt_config(tmp_path / "smoke.yaml", epochs=1, OPTIMIZER="sgd", LR=1e-2, WEIGHT_DECAY=0.0)
-    args = ["-m", "slt_ostrack.artrack_train", "--config", str(config), "--seed", "42"]
+    args = ["-m", "slt_ostrack.artrack.train", "--config", str(config), "--seed", "42"]
     start = time.perf_counter()
     single = run_python([*args, "--save_dir", str(tmp_path / "one")], tree, timeout=1200)
     middle = time.perf_counter()

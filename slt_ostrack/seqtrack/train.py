@@ -9,160 +9,46 @@ with it on ``PYTHONPATH``); under ``torchrun`` every rank takes its share of eac
 ``slt_ostrack/experiments/`` (``slt_seqtrack_b256``). Checkpoints go to
 ``<save_dir>/checkpoints/train/seqtrack/NAME/SEQTRACK_ep%04d.pth.tar``, where ``tracking/test.py seqtrack NAME``
 reads them (with an ``experiments/seqtrack/NAME.yaml`` whose ``TEST.EPOCH`` is the SLT epoch to evaluate).
+Interrupts, resume and torchrun: :mod:`slt_ostrack.train_script`.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
-import random
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-import torch
-import yaml
+from torch import nn
 
-from slt.distributed import StepShardSampler, init_from_env
-from slt.sampling import SequenceSampler, list_collate
-from slt.update import UpdateConfig
-from slt_ostrack.train import OPTIMIZERS, PACKAGE_CONFIGS, build_datasets, load_weights
-
-SCRIPT = "slt_seqtrack"
-DEFAULT_CONFIG = PACKAGE_CONFIGS / "slt_seqtrack_b256.yaml"
-logger = logging.getLogger(__name__)
+from slt_ostrack.seqtrack import host_root
+from slt_ostrack.train_script import PACKAGE_CONFIGS, Parts, TrainScript
 
 
-def hand_over(argv: Sequence[str]) -> None:
-    """The hook of the patched ``lib/train/run_training.py``: ``--script slt_seqtrack`` runs :func:`main` and
-    exits; any other script returns to the host."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--script")
-    known, _ = parser.parse_known_args(list(argv))
-    if known.script == SCRIPT:
-        sys.exit(main(argv))
-
-
-def find_config(root: Path, name: str) -> Path:
-    """The SLT config file ``name``: a path, ``<root>/experiments/slt_seqtrack/<name>.yaml`` or a shipped one."""
-    for candidate in (Path(name), root / "experiments" / SCRIPT / f"{name}.yaml", PACKAGE_CONFIGS / f"{name}.yaml"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"no SLT config {name!r}: not a file, not in {root / 'experiments' / SCRIPT}, not in "
-                            f"{PACKAGE_CONFIGS}")
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """The SLT yaml with its ``SLT`` section completed by the shipped ``slt_seqtrack_b256.yaml``; unknown keys
-    raise ``ValueError`` naming the file."""
-    defaults = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    config = yaml.safe_load(path.read_text()) or {}
-    unknown = set(config.get("SLT", {})) - set(defaults["SLT"])
-    if unknown:
-        raise ValueError(f"{path}: unknown SLT keys {sorted(unknown)}; known: {sorted(defaults['SLT'])}")
-    for key in ("BASE", "INIT_CHECKPOINT", "DATASETS"):
-        config.setdefault(key, defaults[key])
-    config["SLT"] = {**defaults["SLT"], **config.get("SLT", {})}
-    return config
-
-
-def build_optimizer(net: torch.nn.Module, cfg: Any, slt: dict[str, Any], config_file: Path) -> torch.optim.Optimizer:
-    """The host's parameter groups (``lib/train/base_functions.py``): the encoder at ``LR *
-    TRAIN.ENCODER_MULTIPLIER``, everything else at ``LR``."""
-    decoder = [p for n, p in net.named_parameters() if "encoder" not in n and p.requires_grad]
-    encoder = [p for n, p in net.named_parameters() if "encoder" in n and p.requires_grad]
-    groups = [{"params": decoder}, {"params": encoder, "lr": slt["LR"] * cfg.TRAIN.ENCODER_MULTIPLIER}]
-    if slt["OPTIMIZER"] not in OPTIMIZERS:
-        raise ValueError(f"SLT.OPTIMIZER = {slt['OPTIMIZER']!r} in {config_file}; expected one of {OPTIMIZERS}")
-    if slt["OPTIMIZER"] == "adamw":
-        return torch.optim.AdamW(groups, lr=slt["LR"], weight_decay=slt["WEIGHT_DECAY"])
-    return torch.optim.SGD(groups, lr=slt["LR"], weight_decay=slt["WEIGHT_DECAY"])
-
-
-def run(settings: Any, config_file: Path, seed: int) -> None:
-    """Build the network, tracker, actor, loader and trainer from the host ``settings`` and the SLT config."""
-    from slt_ostrack.seqtrack import host_root
-
-    root = host_root()
-    from lib.train.base_functions import update_settings
-    from lib.train.data import LTRLoader
+def build(net: nn.Module, cfg: Any, slt: dict[str, Any]) -> Parts:
+    """SLT-SeqTrack's tracker, actor (SCST + the host's cross-entropy) and trainer around ``net``."""
     from slt_ostrack.seqtrack.actor import SLTSeqTrackActor
-    from slt_ostrack.seqtrack.network import build_network, load_config
     from slt_ostrack.seqtrack.tracker import SLTSeqTrack
     from slt_ostrack.seqtrack.trainer import SLTSeqTrackTrainer
 
-    config = read_config(config_file)
-    slt = config["SLT"]
-    cfg = load_config(root / "experiments" / "seqtrack" / f"{config['BASE']}.yaml")
-    update_settings(settings, cfg)
-    settings.print_interval = slt["PRINT_INTERVAL"]
-    settings.save_every_epoch = True  # the host keeps only the last 10 epochs' and every 10th
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    context = init_from_env("cuda" if torch.cuda.is_available() else "cpu")
-    settings.device = context.device
-    settings.local_rank = context.rank if context.enabled else -1
-    log_dir = os.path.join(settings.save_dir, "logs")
-    os.makedirs(log_dir, exist_ok=True)
-    settings.log_file = os.path.join(log_dir, f"{settings.script_name}-{settings.config_name}.log")
-
-    net = build_network(cfg)
-    if config["INIT_CHECKPOINT"]:
-        load_weights(net, config["INIT_CHECKPOINT"])
-    else:
-        logger.warning("INIT_CHECKPOINT is empty: SLT starts from random weights (smoke tests only)")
-    net.to(context.device)
     tracker = SLTSeqTrack(net, cfg, crop_backend=slt["CROP_BACKEND"], temperature=slt["TEMPERATURE"],
                           dataset_name=slt["DATASET_NAME"])
     actor = SLTSeqTrackActor(net, cfg, tracker.rules, slt_weight=slt["SLT_WEIGHT"], ce_weight=slt["CE_WEIGHT"])
+    return Parts(tracker, actor, SLTSeqTrackTrainer)
 
-    datasets, weights = build_datasets(settings.env, config["DATASETS"])
-    steps = slt["SAMPLES_PER_EPOCH"] // slt["NUM_SEQ"]
-    sampler = SequenceSampler(datasets, weights, samples_per_epoch=steps * slt["NUM_SEQ"],
-                              num_frames=slt["NUM_FRAMES"], max_gap=slt["MAX_GAP"],
-                              frame_sample_mode=slt["FRAME_SAMPLE_MODE"], max_interval=slt["MAX_INTERVAL"],
-                              interval_prob=slt["INTERVAL_PROB"], seed=seed)
-    loader = LTRLoader("train", sampler, training=True, batch_size=slt["NUM_SEQ"] // context.world_size,
-                       shuffle=False, num_workers=slt["NUM_WORKERS"], collate_fn=list_collate, drop_last=True,
-                       stack_dim=0, sampler=StepShardSampler(0, steps, slt["NUM_SEQ"], context))
-    optimizer = build_optimizer(net, cfg, slt, config_file)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, slt["LR_DROP_EPOCH"])
-    update = UpdateConfig(chunk_size=slt["CHUNK_SIZE"], grad_clip=slt["GRAD_CLIP"], sample_order="clip")
-    trainer = SLTSeqTrackTrainer(actor, [loader], optimizer, settings, scheduler, tracker, update,
-                                 samples=slt["SAMPLES"], dist=context)
-    trainer.train(slt["EPOCHS"], load_latest=True, fail_safe=False)
+
+SCRIPT = TrainScript(script="slt_seqtrack", host_script="seqtrack", defaults=PACKAGE_CONFIGS / "slt_seqtrack_b256.yaml",
+                     title="SLT-SeqTrack", host_root=host_root, network="slt_ostrack.seqtrack.network", build=build,
+                     backbone_key="encoder", backbone_multiplier="ENCODER_MULTIPLIER",
+                     save_every_epoch=True)  # the host keeps only the last 10 epochs' and every 10th
+
+
+def hand_over(argv: Sequence[str]) -> None:
+    """The hook of the patched ``lib/train/run_training.py`` (:meth:`TrainScript.hand_over`)."""
+    SCRIPT.hand_over(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the host's ``run_training.py`` arguments (unknown ones ignored) and train."""
-    parser = argparse.ArgumentParser(description="SLT-SeqTrack training")
-    parser.add_argument("--script", default=SCRIPT)
-    parser.add_argument("--config", required=True, help="SLT config name or yaml path")
-    parser.add_argument("--save_dir", required=True, help="checkpoints, logs and tensorboard go here")
-    parser.add_argument("--seed", type=int, default=42)
-    args, _ = parser.parse_known_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    from slt_ostrack.seqtrack import host_root
-
-    root = host_root()
-    from lib.train.admin.settings import Settings
-
-    config_file = find_config(root, args.config)
-    settings = Settings()
-    settings.script_name = SCRIPT
-    settings.config_name = config_file.stem
-    # where the host's lib/test/parameter/seqtrack.py looks for the weights of experiments/seqtrack/<name>.yaml
-    settings.project_path = f"train/seqtrack/{config_file.stem}"
-    settings.save_dir = os.path.abspath(args.save_dir)
-    settings.use_lmdb = False
-    settings.local_rank = -1
-    settings.description = "SLT-SeqTrack: sequence-level training of SeqTrack (Kim et al., ECCV 2022)"
-    run(settings, config_file, args.seed)
-    return 0
+    """Train SLT-SeqTrack (:meth:`TrainScript.main`); returns the exit status."""
+    return SCRIPT.main(argv)
 
 
 if __name__ == "__main__":

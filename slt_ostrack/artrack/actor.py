@@ -33,7 +33,7 @@ from slt import scst, token_policy
 from slt.box_tokens import artrack_expected_box, artrack_target_box
 from slt.rollout import Samples
 from slt_ostrack import host_root
-from slt_ostrack.artrack_tracker import backbone_features, head_logits
+from slt_ostrack.artrack.tracker import backbone_features, head_logits
 from slt_ostrack.tracker import normalise
 
 host_root()

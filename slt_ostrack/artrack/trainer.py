@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from slt_ostrack.trainer import SLTTrainer
 
-NET_TYPE = "ARTrackSeq"
-
-
 class SLTARTrackTrainer(SLTTrainer):
     """:class:`~slt_ostrack.trainer.SLTTrainer` whose checkpoints carry ARTrack's sequence-network name."""
 
-    net_type = NET_TYPE
+    net_type = "ARTrackSeq"
+    run_name = "SLT-ARTrack"

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from slt.vot.trackers import TrackerSpec
-from slt_ostrack.artrack_network import load_config
+from slt_ostrack.artrack.network import load_config
 
 from lib.test.tracker.artrack_seq import ARTrackSeq  # noqa: E402  (after the shims artrack_network installs)
 from lib.test.utils import TrackerParams  # noqa: E402

@@ -16,7 +16,7 @@ x1 y1 x2 y2 -> ``t / (bins - 1) - 0.5`` -> cx cy w h (float32) -> times ``search
 policy over the 800 coordinate tokens at the rules' temperature.
 
 The head's word embedding has ``max_norm=1`` and is tied to the output projection:
-:func:`slt_ostrack.artrack_network.renormalise_embedding` runs once per rollout (in ``batch_init``), after which
+:func:`slt_ostrack.artrack.network.renormalise_embedding` runs once per rollout (in ``batch_init``), after which
 token-by-token decoding equals the host's one-call loop.
 
 Conventions: boxes ``xywh`` image pixels; frames HxWx3 uint8 RGB; crops ``(B, 3, S, S)`` uint8; ``regions`` (B, 4)
@@ -40,7 +40,7 @@ from slt.box_tokens import artrack_history_tokens
 from slt.policy import Randomness
 from slt.rollout import TrackStep
 from slt_ostrack import host_root, policy
-from slt_ostrack.artrack_network import renormalise_embedding
+from slt_ostrack.artrack.network import renormalise_embedding
 from slt_ostrack.tracker import SLTOSTrack, normalise
 
 host_root()
