@@ -6,11 +6,35 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from ltr_helpers import copy_tree
 
 PATCHES = Path(__file__).resolve().parent.parent / "slt_ostrack" / "patches"
+
+
+def clip_batch(clips: int, frames: int, seed: int, key_seed: int = 7) -> dict[str, list]:
+    """N clips of T noisy 200 x 240 frames with a bright 40 x 30 box moving a few pixels per frame; boxes xywh in
+    pixels, clip keys ``(key_seed, 0, i)``."""
+    rng = np.random.default_rng(seed)
+    batch: dict[str, list] = {"search_images": [], "search_annos": [], "template_images": [], "template_annos": [],
+                              "key": []}
+    for i in range(clips):
+        images, boxes = [], []
+        x, y = rng.uniform(40, 120), rng.uniform(40, 100)
+        for _ in range(frames):
+            image = rng.integers(0, 80, (200, 240, 3), dtype=np.uint8)
+            image[int(y):int(y + 30), int(x):int(x + 40)] = (230, 200, 40)
+            images.append(image)
+            boxes.append(np.array([x, y, 40.0, 30.0]))
+            x, y = x + rng.uniform(-6, 6), y + rng.uniform(-6, 6)
+        batch["search_images"].append(images)
+        batch["search_annos"].append(np.stack(boxes))
+        batch["template_images"].append(images[0])
+        batch["template_annos"].append(boxes[0])
+        batch["key"].append((key_seed, 0, i))
+    return batch
 
 
 def git_apply(root: Path, patch: Path, *flags: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
@@ -12,28 +11,6 @@ from ostrack_helpers import git_apply
 from ltr_helpers import copy_tree
 
 PATCHES = Path(__file__).resolve().parent.parent / "slt_ostrack" / "patches" / "seqtrack"
-
-
-def clip_batch(clips: int, frames: int, seed: int) -> dict[str, list]:
-    """N clips of T noisy 200 x 240 frames with a bright moving 40 x 30 box; boxes xywh, clip keys (7, 0, i)."""
-    rng = np.random.default_rng(seed)
-    batch: dict[str, list] = {"search_images": [], "search_annos": [], "template_images": [], "template_annos": [],
-                              "key": []}
-    for i in range(clips):
-        images, boxes = [], []
-        x, y = rng.uniform(40, 120), rng.uniform(40, 100)
-        for _ in range(frames):
-            image = rng.integers(0, 80, (200, 240, 3), dtype=np.uint8)
-            image[int(y):int(y + 30), int(x):int(x + 40)] = (230, 200, 40)
-            images.append(image)
-            boxes.append(np.array([x, y, 40.0, 30.0]))
-            x, y = x + rng.uniform(-6, 6), y + rng.uniform(-6, 6)
-        batch["search_images"].append(images)
-        batch["search_annos"].append(np.stack(boxes))
-        batch["template_images"].append(images[0])
-        batch["template_annos"].append(boxes[0])
-        batch["key"].append((7, 0, i))
-    return batch
 
 
 def stock_tracker(net: torch.nn.Module, cfg, tmp_path: Path, dataset_name: str = "got10k_val"):

@@ -32,6 +32,7 @@ from slt_ostrack.tracker import SLTOSTrack  # noqa: E402
 
 from lib.test.tracker.ostrack import OSTrack  # noqa: E402  (the stock tracker)
 from lib.test.utils import TrackerParams  # noqa: E402
+from ostrack_helpers import clip_batch  # noqa: E402
 
 pytestmark = [pytest.mark.host, pytest.mark.slow]
 CONFIG = "vitb_256_mae_ce_32x4_ep300"
@@ -46,29 +47,6 @@ def cfg():
 def net(cfg) -> torch.nn.Module:
     torch.manual_seed(0)
     return build_network(cfg).eval()
-
-
-def clip_batch(clips: int, frames: int, seed: int) -> dict[str, list]:
-    """N clips of T noisy 200 x 240 frames with a bright moving square; boxes xywh."""
-    rng = np.random.default_rng(seed)
-    batch: dict[str, list] = {"search_images": [], "search_annos": [], "template_images": [], "template_annos": [],
-                              "key": []}
-    for i in range(clips):
-        images, boxes = [], []
-        x, y = rng.uniform(40, 120), rng.uniform(40, 100)
-        for _ in range(frames):
-            image = rng.integers(0, 80, (200, 240, 3), dtype=np.uint8)
-            box = np.array([x, y, 40.0, 30.0])
-            image[int(y):int(y + 30), int(x):int(x + 40)] = (230, 200, 40)
-            images.append(image)
-            boxes.append(box)
-            x, y = x + rng.uniform(-6, 6), y + rng.uniform(-6, 6)
-        batch["search_images"].append(images)
-        batch["search_annos"].append(np.stack(boxes))
-        batch["template_images"].append(images[0])
-        batch["template_annos"].append(boxes[0])
-        batch["key"].append((7, 0, i))
-    return batch
 
 
 def stock_tracker(net: torch.nn.Module, cfg, tmp_path: Path) -> OSTrack:

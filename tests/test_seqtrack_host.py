@@ -141,7 +141,8 @@ def test_greedy_rows_are_the_stock_tracker(cfg, net, tmp_path, updates):
     (``[z1, z2]``, append + ``pop(1)``) driven by each row's own confidence."""
     import logging
 
-    from seqtrack_helpers import clip_batch, stock_tracker
+    from ostrack_helpers import clip_batch
+    from seqtrack_helpers import stock_tracker
     from slt.rollout import explore
     from slt_ostrack.seqtrack.tracker import SLTSeqTrack
 
@@ -169,7 +170,7 @@ def test_greedy_rows_are_the_stock_tracker(cfg, net, tmp_path, updates):
 
 
 def explore_and_actor(cfg, net, seed: int, backend: str = "torch"):
-    from seqtrack_helpers import clip_batch
+    from ostrack_helpers import clip_batch
     from slt.rollout import explore
     from slt_ostrack.seqtrack.actor import SLTSeqTrackActor
     from slt_ostrack.seqtrack.tracker import SLTSeqTrack
@@ -325,7 +326,8 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path, got10k, cfg) -> None:
 def test_vot_kind_serves_the_stock_tracker_with_the_checkpoint(cfg, net, tmp_path) -> None:
     """``SLT_TRACKER=seqtrack``: the registry's factory builds the host tracker from the experiment yaml and a
     weights-only checkpoint; its boxes are the stock tracker's with those weights (same frames, VOT schedule)."""
-    from seqtrack_helpers import clip_batch, stock_tracker
+    from ostrack_helpers import clip_batch
+    from seqtrack_helpers import stock_tracker
     from slt.vot.trackers import TrackerSpec, build_tracker
 
     weights = tmp_path / "slt.pth.tar"
