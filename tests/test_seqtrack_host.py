@@ -288,7 +288,7 @@ def test_host_train_py_runs_slt_test_py_evaluates_and_resume(tmp_path, got10k) -
     write_slt_config(tmp_path / "smoke.yaml", epochs=2)
     second = run_python(args, tree, PATH=path)
     log = second.stdout + second.stderr
-    assert "resumed from" in log and "SEQTRACK_ep0001.pth.tar (epoch 1)" in log, log[-3000:]
+    assert "resumed from" in log and "SEQTRACK_step_00000001.pth at step 1 (epoch 2, 0/1 done)" in log, log[-3000:]
     assert torch.load(checkpoint.with_name("SEQTRACK_ep0002.pth.tar"), weights_only=True)["epoch"] == 2
     assert "[train: 1," not in log and "[train: 2, 1 / 1]" in log
 
