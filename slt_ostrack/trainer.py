@@ -100,6 +100,7 @@ class SLTTrainer(LTRTrainer):
         self.received: list[int] = []
         self.clock = CheckpointClock(checkpoints.every, checkpoints.minutes)
         self.checked_start = False
+        self.own_writers: dict[str, Any] = {}
         self.manager = CheckpointManager(self._checkpoint_dir_of_project(), f"{self.net_type}_step",
                                          keep=checkpoints.keep)
 
@@ -171,7 +172,7 @@ class SLTTrainer(LTRTrainer):
         if not self.dist.is_main:
             return
         rates = {f"lr/group{i}": float(group["lr"]) for i, group in enumerate(self.optimizer.param_groups)}
-        writer = self.tensorboard_writer.writer[loader.name]
+        writer = self._step_writer(loader.name)
         for key, value in {**stats, **rates}.items():
             if math.isfinite(value):
                 writer.add_scalar(f"step/{key}", value, self.step)
@@ -179,6 +180,20 @@ class SLTTrainer(LTRTrainer):
             shown = " ".join(f"{k} {stats[k]:.4f}" for k in LOGGED if k in stats)
             logger.info("step %d/%d (epoch %d, %d/%d): %s lr %s", self.step, self.total_steps, self.epoch, done,
                         self.steps_per_epoch, shown, " ".join(f"{v:.3g}" for v in rates.values()))
+
+    def _step_writer(self, name: str) -> Any:
+        """The TensorBoard writer of loader ``name``: the host's (``lib.train.admin.TensorboardWriter``), or, for
+        trees whose ``LTRTrainer`` keeps none (ARTrack comments it out), SLT's own in the folder the host would use,
+        ``<env.tensorboard_dir>/<project_path>/<name>``."""
+        host = getattr(self, "tensorboard_writer", None)
+        if host is not None:
+            return host.writer[name]
+        if name not in self.own_writers:
+            from torch.utils.tensorboard import SummaryWriter
+
+            folder = os.path.join(self.settings.env.tensorboard_dir, self.settings.project_path, name)
+            self.own_writers[name] = SummaryWriter(folder)
+        return self.own_writers[name]
 
     def _interrupted(self) -> TrainingInterrupted:
         return TrainingInterrupted(self.run_name, self.step, self.manager.latest() if self.dist.is_main else None,
