@@ -24,7 +24,6 @@ import logging
 import math
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ import torch.distributed as torch_dist
 from slt.checkpoint import keep_newest, restore_rng_state, rng_state, save_checkpoint
 from slt.distributed import DistContext
 from slt.rollout import BatchTracker, explore
-from slt.runner import ScheduleChanged, TrainingInterrupted, stop_on_signals
+from slt.runner import CheckpointClock, ScheduleChanged, TrainingInterrupted, stop_on_signals
 from slt.update import UpdateConfig, check_start, rollout_advantages, rollout_stats, slt_update
 from slt_pytracking import require_patched_host
 
@@ -111,16 +110,14 @@ class SLTTrainer(LTRTrainer):
         self.samples = samples
         self.dist = dist
         options = {name: getattr(settings, name, default) for name, default in CHECKPOINT_DEFAULTS.items()}
-        self.checkpoint_every = int(options["checkpoint_every"])
-        self.checkpoint_minutes = float(options["checkpoint_minutes"])
+        if int(options["checkpoint_every"]) < 1:
+            raise ValueError(f"settings.checkpoint_every must be >= 1, got {options['checkpoint_every']}")
+        self.clock = CheckpointClock(int(options["checkpoint_every"]), float(options["checkpoint_minutes"]))
         self.keep_checkpoints = options["keep_checkpoints"]
-        if self.checkpoint_every < 1:
-            raise ValueError(f"settings.checkpoint_every must be >= 1, got {self.checkpoint_every}")
         self.slt_progress: dict[str, Any] = {}  # restored by the host's load_checkpoint (a checkpoint field)
         self.epoch_step = 0  # steps of epoch self.epoch + 1 done (resumed from a step checkpoint)
         self._started = False  # the start-up check (slt.update.check_start) runs on this process's first step
         self._received: list[int] = []
-        self._last_save = time.perf_counter()
         self._step_writer: Any = None
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -143,7 +140,7 @@ class SLTTrainer(LTRTrainer):
         try:
             with stop_on_signals() as received:
                 self._received = received
-                self._last_save = time.perf_counter()
+                self.clock.saved()
                 for attempt in range(1, tries + 1):
                     try:
                         self._train_epochs(max_epochs)
@@ -197,9 +194,7 @@ class SLTTrainer(LTRTrainer):
                 step = (self.epoch - 1) * steps + i
                 self._write_step(step, stats)
                 signum = self._stop_signal()
-                minutes = (time.perf_counter() - self._last_save) / 60
-                due = i % self.checkpoint_every == 0 or 0 < self.checkpoint_minutes <= minutes
-                if i < steps and (due or signum) and self._checkpoint_dir:
+                if i < steps and (self.clock.due(i) or signum) and self._checkpoint_dir:
                     self.save_checkpoint()
                 if i < steps and signum:
                     raise TrainingInterrupted(self.settings.project_path, step, self._latest(), signum)
@@ -268,7 +263,7 @@ class SLTTrainer(LTRTrainer):
         """The host's checkpoint fields plus ``slt_progress`` (steps done in the current epoch, RNG states),
         written atomically by rank 0: ``<Net>_ep<E>.pth.tar`` at an epoch's end, ``<Net>_ep<E>_step<S>.pth.tar``
         inside epoch E; then the retention rule of :func:`checkpoint_order`."""
-        self._last_save = time.perf_counter()
+        self.clock.saved()
         if not self.dist.is_main:
             return
         net = self._net()
