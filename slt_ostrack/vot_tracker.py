@@ -20,6 +20,7 @@ import yaml
 
 from slt.checkpoint import CheckpointError
 from slt.vot.trackers import SetupError, TrackerSpec
+from slt_ostrack.stock_params import tracker_params
 from slt_ostrack import host_root
 from slt_ostrack.network import load_config
 from slt_ostrack.tracker import normalise
@@ -28,7 +29,6 @@ ROOT = host_root()
 
 from lib.test.tracker.data_utils import Preprocessor  # noqa: E402  (host imports after the shims)
 from lib.test.tracker.ostrack import OSTrack  # noqa: E402
-from lib.test.utils import TrackerParams  # noqa: E402
 from lib.utils.misc import NestedTensor  # noqa: E402
 
 
@@ -80,13 +80,7 @@ class OSTrackTracker:
     def __init__(self, spec: TrackerSpec) -> None:
         check_weights(spec.weights)
         cfg = load_config(experiment_yaml(spec.config))
-        params = TrackerParams()
-        params.cfg = cfg
-        params.template_factor, params.template_size = cfg.TEST.TEMPLATE_FACTOR, cfg.TEST.TEMPLATE_SIZE
-        params.search_factor, params.search_size = cfg.TEST.SEARCH_FACTOR, cfg.TEST.SEARCH_SIZE
-        params.checkpoint = str(spec.weights)
-        params.debug = 0
-        params.save_all_boxes = False
+        params = tracker_params(cfg, spec.weights)
         device = torch.device(spec.device)
         tracker = OSTrack(params, "vot")
         tracker.network.to(device)

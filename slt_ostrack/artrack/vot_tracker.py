@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from slt.vot.trackers import TrackerSpec
+from slt_ostrack.stock_params import tracker_params
 from slt_ostrack.artrack.network import load_config
 
 from lib.test.tracker.artrack_seq import ARTrackSeq  # noqa: E402  (after the shims artrack_network installs)
-from lib.test.utils import TrackerParams  # noqa: E402
 
 
 class ArtrackTracker:
@@ -34,13 +34,7 @@ class ArtrackTracker:
                              f"{spec.device!r}")
         cfg = load_config(spec.config)
         cfg.MODEL.PRETRAIN_PTH = str(spec.weights)
-        params = TrackerParams()
-        params.cfg = cfg
-        params.template_factor, params.template_size = cfg.TEST.TEMPLATE_FACTOR, cfg.TEST.TEMPLATE_SIZE
-        params.search_factor, params.search_size = cfg.TEST.SEARCH_FACTOR, cfg.TEST.SEARCH_SIZE
-        params.checkpoint = str(spec.weights)
-        params.debug = 0
-        params.save_all_boxes = False
+        params = tracker_params(cfg, spec.weights)
         self._tracker = ARTrackSeq(params, "vot")
 
     def init(self, image: np.ndarray, box: np.ndarray) -> None:

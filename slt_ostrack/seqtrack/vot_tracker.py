@@ -12,12 +12,12 @@ import numpy as np
 import torch
 
 from slt.vot.trackers import SetupError, TrackerSpec
+from slt_ostrack.stock_params import tracker_params
 from slt_ostrack.seqtrack import host_root
 
 host_root()
 
 from lib.test.tracker.seqtrack import SEQTRACK  # noqa: E402  (host imports after the shims)
-from lib.test.utils import TrackerParams  # noqa: E402
 
 from slt_ostrack.seqtrack.network import load_config  # noqa: E402
 
@@ -36,13 +36,7 @@ class SeqTrackTracker:
             raise SetupError(f"SLT_DEVICE={spec.device!r}: SeqTrack's tracker runs on {host_device} on this machine "
                              f"(lib/test/tracker/seqtrack.py calls .cuda() whenever CUDA exists)")
         cfg = load_config(spec.config)
-        params = TrackerParams()
-        params.cfg = cfg
-        params.template_factor, params.template_size = cfg.TEST.TEMPLATE_FACTOR, cfg.TEST.TEMPLATE_SIZE
-        params.search_factor, params.search_size = cfg.TEST.SEARCH_FACTOR, cfg.TEST.SEARCH_SIZE
-        params.checkpoint = str(spec.weights)
-        params.debug = 0
-        params.save_all_boxes = False
+        params = tracker_params(cfg, spec.weights)
         self._tracker = SEQTRACK(params, DATASET_NAME)
 
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
