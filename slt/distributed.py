@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = timedelta(minutes=10)
+"""How long a rank waits for the others: to join the group, and in each collective. A rank whose peers died
+fails with an error after this long instead of hanging (torchrun then restarts the group or gives up)."""
 
 
 @dataclass(frozen=True)
@@ -36,11 +42,12 @@ class DistContext:
         return self.world_size > 1
 
 
-def init_from_env(device: str | torch.device = "cpu") -> DistContext:
+def init_from_env(device: str | torch.device = "cpu", timeout: timedelta = DEFAULT_TIMEOUT) -> DistContext:
     """Join the process group that ``torchrun`` describes in the environment (``WORLD_SIZE``, ``RANK``,
     ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``); a plain single process gets a one-rank context.
 
-    With a CUDA ``device`` each rank takes ``cuda:LOCAL_RANK`` and the nccl backend; otherwise gloo.
+    With a CUDA ``device`` each rank takes ``cuda:LOCAL_RANK`` and the nccl backend; otherwise gloo. The group's
+    keys in the rendezvous store carry a prefix fresh for every start of the group (:func:`group_generation`).
     """
     device = torch.device(device)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -52,14 +59,58 @@ def init_from_env(device: str | torch.device = "cpu") -> DistContext:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        # torchrun keeps its store across the restarts of a failed group (--max-restarts): without a prefix per
-        # attempt the restarted ranks read each other's addresses from the dead attempt and never connect.
-        store, rank, world_size = next(dist.rendezvous("env://"))
-        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-        dist.init_process_group(backend=backend, store=dist.PrefixStore(f"slt/attempt{attempt}", store), rank=rank,
-                                world_size=world_size)
-    logger.info("rank %d of %d on %s", rank, world_size, device)
+        store, rank, world_size = next(dist.rendezvous("env://", timeout=timeout))
+        generation = group_generation(store, rank, world_size, timeout)
+        dist.init_process_group(backend=backend, store=dist.PrefixStore(f"slt/group{generation}", store), rank=rank,
+                                world_size=world_size, timeout=timeout)
+        logger.info("rank %d of %d on %s (process group %d)", rank, world_size, device, generation)
     return DistContext(rank=rank, world_size=world_size, device=device)
+
+
+def group_generation(store: dist.Store, rank: int, world_size: int, timeout: timedelta = DEFAULT_TIMEOUT) -> int:
+    """A number, the same on every rank of this start of the group and never used by an earlier start.
+
+    torchrun (``--max-restarts``) restarts a failed group on the same rendezvous store, which still holds the
+    dead group's keys; its ``TORCHELASTIC_RESTART_COUNT`` is no group-wide name for a start, because only the
+    agent whose worker failed counts a restart. So rank 0 takes the next number from a counter in the store and
+    every other rank confirms it in a handshake on a token it has just drawn itself, which no earlier start can
+    have answered: rank ``r`` posts its token under the published number and waits briefly for rank 0's
+    answer, and reads the number again if none comes (a number left by a dead rank 0).
+
+    Raises ``TimeoutError`` when the group does not complete the handshake within ``timeout``.
+    """
+    deadline = time.monotonic() + timeout.total_seconds()
+
+    def wait_for(key: str, until: float) -> bool:
+        while not store.check([key]):
+            if time.monotonic() > until:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def expired(what: str) -> TimeoutError:
+        return TimeoutError(f"rank {rank} of {world_size}: {what} within {timeout.total_seconds():.0f} s; the other "
+                            "ranks did not join (is every node started, with the same --rdzv-endpoint?)")
+
+    if rank == 0:
+        generation = store.add("slt/generation", 1)
+        store.set("slt/generation/latest", str(generation))
+        for peer in range(1, world_size):
+            if not wait_for(f"slt/group{generation}/hello/{peer}", deadline):
+                raise expired(f"rank {peer} did not join process group {generation}")
+            token = store.get(f"slt/group{generation}/hello/{peer}").decode()
+            store.set(f"slt/group{generation}/ack/{peer}/{token}", "1")
+        return generation
+    token = store.add(f"slt/token/{rank}", 1)
+    while True:
+        if not wait_for("slt/generation/latest", deadline):
+            raise expired("rank 0 did not publish a process group")
+        generation = int(store.get("slt/generation/latest"))
+        store.set(f"slt/group{generation}/hello/{rank}", str(token))
+        if wait_for(f"slt/group{generation}/ack/{rank}/{token}", min(deadline, time.monotonic() + 1.0)):
+            return generation
+        if time.monotonic() > deadline:
+            raise expired("rank 0 did not answer")
 
 
 def step_indices(step: int, batch_size: int, context: DistContext = DistContext()) -> range:
