@@ -127,7 +127,7 @@ class DemoResult:
     cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def table(self) -> str:
-        width = 16
+        width = max(16, *(len(f"SLT - {name}") + 1 for name in self.metrics))
         header = f"{'model':<{width}}" + "".join(f"{label:>10}" for _, label in METRICS)
         rows = ["AUC, Prec@20, NormPrec: LaSOT protocol; AO, SR0.5, SR0.75: GOT-10k protocol", header,
                 "-" * len(header)]

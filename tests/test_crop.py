@@ -66,3 +66,15 @@ def test_rows_are_copy_major_over_frames():
         expected = torch.from_numpy(frames[row % 3][8:40, 8:40]).permute(2, 0, 1).float()
         assert torch.allclose(crops[row], expected, atol=1e-3)
     assert to_uint8(crops).dtype == torch.uint8
+
+
+def test_frame_means_are_the_floored_numpy_means_bit_for_bit():
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((1, 1), (37, 53), (480, 640))]
+    frames.append(np.full((20, 30, 3), (7, 128, 255), dtype=np.uint8))  # exact integer means stay integers
+    frames.append(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)[::2, 1::3])  # a strided view
+    expected = np.floor(np.stack([f.reshape(-1, 3).mean(0) for f in frames]))
+    means = frame_means(frames)
+    assert means.dtype == torch.float32
+    np.testing.assert_array_equal(means.numpy(), expected.astype(np.float32))
+    assert means[3].tolist() == [7.0, 128.0, 255.0]

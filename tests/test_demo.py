@@ -21,6 +21,7 @@ def test_quick_demo_reports_both_models_and_writes_its_files(quick_demo):
         assert 0.0 <= values["auc"] <= 100.0 and 0.0 <= values["sr50"] <= 100.0
     table = result.table()
     assert "SLT - FLT continued" in table and "SLT - FLT " in table and "training CPU seconds" in table
+    assert len({len(row) for row in table.splitlines()[1:-1]}) == 1  # header, rule and rows line up
     assert set(result.cpu_seconds) == {"SLT", "FLT continued"} and min(result.cpu_seconds.values()) > 0
     assert len(result.history) == QUICK.slt.steps
     assert {"reward", "greedy_miou", "sampled_miou", "loss_slt", "grad_norm"} <= set(result.history[0])
