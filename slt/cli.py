@@ -189,6 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``slt`` command; returns the exit status. Under torchrun an uncaught exception is also written to the
+    agent's error file (:func:`slt.distributed.recorded`); torch is imported here, not at the top, so that
+    ``slt --help`` stays quick."""
+    from slt.distributed import recorded
+
+    return recorded(_main)(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

@@ -9,14 +9,17 @@ passes per step, which would bypass or repeat its hooks. CPU uses gloo, CUDA ncc
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable, TypeVar
 
 import torch
 import torch.distributed as dist
+from torch.distributed.elastic.multiprocessing.errors import get_error_handler
 
 logger = logging.getLogger(__name__)
 
@@ -182,3 +185,24 @@ def average_stats(stats: dict[str, float], device: torch.device) -> dict[str, fl
     values = torch.tensor([float(stats[k]) for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(values)
     return {k: float(v) / world for k, v in zip(keys, values.tolist())}
+
+
+Main = TypeVar("Main", bound=Callable[..., int])
+
+
+def recorded(main: Main) -> Main:
+    """``main`` (an entry point) that, under torchrun, also writes an uncaught exception to the agent's error file
+    (``TORCHELASTIC_ERROR_FILE``; torch's error handler), so that torchrun's failure summary names the rank that
+    failed first and its traceback -- not only the lost-connection errors of the ranks that waited for it. Return
+    values, ``SystemExit`` (``--help``, usage errors) and the exception itself pass through unchanged; without
+    torchrun nothing is written. torch's own ``record`` would also turn ``SystemExit(0)`` into ``None``."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return main(*args, **kwargs)
+        except Exception as error:
+            get_error_handler().record_exception(error)
+            raise
+
+    return wrapper  # type: ignore[return-value]

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import yaml
 
-from slt.distributed import DistContext, StepShardSampler, init_from_env
+from slt.distributed import DistContext, StepShardSampler, init_from_env, recorded
 from slt.runner import TrainingInterrupted
 from slt.sampling import SequenceSampler, list_collate
 from slt.update import UpdateConfig
@@ -193,10 +193,12 @@ class TrainScript:
                             shuffle=False, num_workers=slt["NUM_WORKERS"], collate_fn=list_collate, drop_last=True,
                             stack_dim=0, sampler=StepShardSampler(0, steps, slt["NUM_SEQ"], context))
 
+    @recorded
     def main(self, argv: Sequence[str] | None = None) -> int:
         """Parse the host's ``run_training.py`` arguments (unknown ones ignored) and train; returns the exit
         status: 0, or ``128 + signal`` after SIGINT/SIGTERM (one line; the checkpoint of the last finished step
-        was written, and the same command resumes there). Other errors propagate with their traceback."""
+        was written, and the same command resumes there). Other errors propagate with their traceback (under
+        torchrun also in the agent's error file: :func:`slt.distributed.recorded`)."""
         parser = argparse.ArgumentParser(description=f"{self.title} training")
         parser.add_argument("--script", default=self.script)
         parser.add_argument("--config", required=True, help="SLT config name or yaml path")

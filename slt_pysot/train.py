@@ -38,7 +38,7 @@ from torch import nn
 from pysot.core.config import cfg
 from pysot.utils.lr_scheduler import build_lr_scheduler
 from slt.checkpoint import CheckpointError, keep_newest, load_checkpoint, load_state_dict_checked, save_checkpoint
-from slt.distributed import init_from_env
+from slt.distributed import init_from_env, recorded
 from slt.rollout import explore
 from slt.runner import RunConfig, Runner, TrainingInterrupted
 from slt.update import UpdateConfig, slt_update
@@ -273,11 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@recorded
 def main(argv: Sequence[str] | None = None, **parts: Any) -> int:
     """Register SLT's keys, merge ``--cfg`` into PySOT's global cfg and train; returns the exit status: 0, or
     ``128 + signal`` after Ctrl-C / SIGTERM (one line; the checkpoint of the last step was written).
     ``parts``: :func:`run`'s model, tracker, actor and heads. Other errors propagate as exceptions (a non-zero
-    exit with the traceback)."""
+    exit with the traceback; under torchrun also in the agent's error file: :func:`slt.distributed.recorded`)."""
     args = build_parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")

@@ -150,3 +150,29 @@ def test_a_rank_killed_under_torchrun_restarts_the_group_which_resumes_and_ends_
     assert [entry["step"] for entry in state["history"]] == list(range(1, STEPS + 1))
     for key, value in expected.items():
         assert torch.equal(state["model"][key], value), key
+
+
+def test_an_uncaught_error_of_a_rank_goes_to_torchruns_error_file(monkeypatch, tmp_path):
+    """torchrun's failure summary shows what a rank wrote to TORCHELASTIC_ERROR_FILE: the rank that failed first
+    (here an import missing on rank 0) is named with its traceback, not only its peers' lost connections."""
+    import json
+
+    from slt import cli
+
+    def broken(args):
+        raise ModuleNotFoundError("No module named 'tensorboard'")
+
+    monkeypatch.setattr(cli, "_demo", broken)
+    error_file = tmp_path / "error.json"
+    with pytest.raises(ModuleNotFoundError):
+        cli.main(["demo", "--quick"])  # no torchrun: raised unchanged, nothing written
+    assert not error_file.exists()
+    monkeypatch.setenv("TORCHELASTIC_ERROR_FILE", str(error_file))
+    with pytest.raises(ModuleNotFoundError):
+        cli.main(["demo", "--quick"])
+    record = json.loads(error_file.read_text())["message"]
+    assert record["message"] == "ModuleNotFoundError: No module named 'tensorboard'"
+    assert "in broken" in record["extraInfo"]["py_callstack"]
+    with pytest.raises(SystemExit) as exit_:  # --version, --help and usage errors exit as before
+        cli.main(["--version"])
+    assert exit_.value.code == 0
