@@ -1,6 +1,7 @@
 """Faults at scale: a torchrun group restarted after a killed rank names its keys afresh, resumes from the last
 checkpoint and ends with the parameters of an uninterrupted run."""
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from slt import cli
 from slt.checkpoint import CheckpointManager, load_checkpoint
 from slt.data.synthetic import SyntheticConfig, write_dataset
 from slt.distributed import group_generation
@@ -155,9 +157,6 @@ def test_a_rank_killed_under_torchrun_restarts_the_group_which_resumes_and_ends_
 def test_an_uncaught_error_of_a_rank_goes_to_torchruns_error_file(monkeypatch, tmp_path):
     """torchrun's failure summary shows what a rank wrote to TORCHELASTIC_ERROR_FILE: the rank that failed first
     (here an import missing on rank 0) is named with its traceback, not only its peers' lost connections."""
-    import json
-
-    from slt import cli
 
     def broken(args):
         raise ModuleNotFoundError("No module named 'tensorboard'")
