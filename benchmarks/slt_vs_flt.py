@@ -265,11 +265,13 @@ def common_parser(doc: str, seeds: int, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--test-videos", type=int, default=300)
     parser.add_argument("--val-videos", type=int, default=100,
                         help="validation videos (annealing, rate choice); the demo's 24 stopped annealing on noise")
-    parser.add_argument("--flt-steps", type=int, default=FULL.flt.steps)
+    parser.add_argument("--flt-steps", type=int, default=1500,
+                        help="FLT steps at the demo's rate before annealing (the demo itself trains 1000, unannealed)")
     parser.add_argument("--round-steps", type=int, default=250, help="steps per FLT annealing round")
     parser.add_argument("--patience", type=int, default=3, help="annealing rounds without a validation gain")
     parser.add_argument("--max-rounds", type=int, default=6, help="annealing rounds (lr 1e-3 halved each: 3.1e-5 last)")
-    parser.add_argument("--slt-steps", type=int, default=FULL.slt.steps)
+    parser.add_argument("--slt-steps", type=int, default=200,
+                        help="SLT steps; their CPU seconds are every budgeted arm's budget (the demo trains 160)")
     parser.add_argument("--slt-lr", type=float, default=FULL.slt.lr)
     parser.add_argument("--samples", type=int, default=FULL.slt.samples, help="sampled trajectories per clip")
     parser.add_argument("--baseline", default=FULL.slt.update.baseline,
