@@ -38,6 +38,21 @@ def step_seed(seed: int, rank: int, step: int) -> int:
     return (seed * 1_000_003 + rank) * 1_000_033 + step
 
 
+COUNT_KEYS = frozenset({"skipped", "step"})
+"""Statistics that count (steps skipped, the step): logged as integers."""
+
+
+def format_stats(stats: dict[str, float]) -> str:
+    """``"key value, ..."`` for a log line: counts (:data:`COUNT_KEYS`) as integers, learning rates (``lr/...``)
+    to 3 significant digits (``1e-05``, not ``0.0000``), every other value to 4 decimals."""
+    def shown(key: str, value: float) -> str:
+        if key in COUNT_KEYS and math.isfinite(value):
+            return f"{int(value)}"
+        return f"{value:.3g}" if key.startswith("lr/") else f"{value:.4f}"
+
+    return ", ".join(f"{key} {shown(key, value)}" for key, value in stats.items())
+
+
 class NonFiniteError(RuntimeError):
     """Too many optimizer steps in a row were skipped for a non-finite loss or gradient."""
 

@@ -40,7 +40,7 @@ from pysot.utils.lr_scheduler import build_lr_scheduler
 from slt.checkpoint import CheckpointError, keep_newest, load_checkpoint, load_state_dict_checked, save_checkpoint
 from slt.distributed import init_from_env, recorded
 from slt.rollout import explore
-from slt.runner import RunConfig, Runner, TrainingInterrupted
+from slt.runner import RunConfig, Runner, TrainingInterrupted, format_stats
 from slt.update import UpdateConfig, slt_update
 from slt_pysot.actor import SLTSiamRPNActor
 from slt_pysot.config import register_slt_cfg, resolve_device
@@ -252,7 +252,7 @@ def run(
         done = runner.step + 1
         if done % max(cfg.TRAIN.PRINT_FREQ, 1) == 0 or done == steps:
             logger.info("step %d/%d (epoch %d): %s", done, steps, runner.step // steps_per_epoch + 1,
-                        ", ".join(f"{k} {v:.4f}" for k, v in stats.items()))
+                        format_stats(stats))
         return stats
 
     return runner.run(sampler, step, resume=True)
@@ -295,7 +295,7 @@ def main(argv: Sequence[str] | None = None, **parts: Any) -> int:
     if history:
         last = history[-1]
         logger.info("finished at step %d; last step: %s", last["step"],
-                    ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "seconds")))
+                    format_stats({k: v for k, v in last.items() if k not in ("step", "seconds")}))
     return 0
 
 

@@ -2,6 +2,7 @@
 terminal are plain lines; learning rates are logged; the start-up check warns on untrained weights."""
 
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from slt.checkpoint import CheckpointManager, load_checkpoint
 from slt.data.synthetic import SyntheticConfig, write_dataset
+from slt.runner import format_stats
 from slt.update import check_start
 
 STEPS = 40
@@ -104,3 +106,8 @@ def test_a_changed_schedule_in_an_existing_folder_is_refused_naming_folder_and_k
     assert changed.returncode == 1
     assert str(tmp_path / "slt") in changed.stderr and "lr: 0.0001 there, 0.001 now" in changed.stderr
     assert "Traceback" not in changed.stderr
+
+
+def test_log_lines_show_counts_as_integers_and_learning_rates_to_significant_digits():
+    line = format_stats({"reward": 0.0, "skipped": 0.0, "lr/group0": 1e-5, "loss": 2.38843, "grad_norm": math.nan})
+    assert line == "reward 0.0000, skipped 0, lr/group0 1e-05, loss 2.3884, grad_norm nan"
