@@ -10,6 +10,10 @@
 * ``wandb`` (imported unconditionally by ``lib/train/trainers/ltr_trainer.py`` through
   ``lib/train/data/wandb_logger.py``, used only with ``--use_wandb 1``): when it is not installed, a stub
   module whose every attribute raises ImportError naming the fix.
+* ``visdom`` (``lib/vis/visdom_cus.py`` imports ``visdom`` and ``visdom.server``, on the tracker's import path
+  through ``lib/test/tracker/basetracker.py``; used only for debug visualisation): when it is not installed (its
+  source release needs an old setuptools to build), stub modules whose every attribute raises ImportError
+  naming the fix.
 * ``memory_profiler`` (imported, never used, by ARTrack's ``lib/train/trainers/ltr_seq_trainer*.py``, which
   ``lib/train/trainers/__init__.py`` imports): when it is not installed, a stub whose ``profile`` decorator returns
   the function unchanged.
@@ -45,6 +49,13 @@ def _no_wandb(name: str) -> None:
     raise ImportError(f"wandb.{name}: wandb is not installed (only --use_wandb 1 needs it): pip install wandb")
 
 
+def _no_visdom(name: str) -> None:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise ImportError(f"visdom.{name}: visdom is not installed (only the host's debug visualisation needs it): "
+                      "pip install visdom")
+
+
 def _no_profile(func=None, **kwargs):  # noqa: ANN001, ANN003, ANN201  (memory_profiler.profile's signature)
     return func if func is not None else (lambda f: f)
 
@@ -67,6 +78,11 @@ def install() -> None:
         stub = types.ModuleType("wandb")
         stub.__getattr__ = _no_wandb
         sys.modules["wandb"] = stub
+    if "visdom" not in sys.modules and importlib.util.find_spec("visdom") is None:
+        stub, server = types.ModuleType("visdom"), types.ModuleType("visdom.server")
+        stub.__getattr__ = server.__getattr__ = _no_visdom
+        stub.server = server
+        sys.modules.update({"visdom": stub, "visdom.server": server})
     if "memory_profiler" not in sys.modules and importlib.util.find_spec("memory_profiler") is None:
         stub = types.ModuleType("memory_profiler")
         stub.profile = _no_profile

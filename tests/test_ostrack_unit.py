@@ -80,3 +80,31 @@ def test_host_kind_is_registered_with_its_packaged_patches() -> None:
     kind = hosts.host_kinds()["ostrack"]
     assert kind is host.OSTRACK and "tracking/train.py" in kind.markers
     assert sorted(p.name for p in kind.patch_files()) == ["10-train-slt-hook.patch", "20-test-cpu.patch"]
+
+
+def test_with_shims_runs_a_host_script_as_python_would_with_the_shims_installed(tmp_path) -> None:
+    """``python -m slt_ostrack.with_shims SCRIPT ARGS``: the script is ``__main__`` with its arguments, its folder
+    on ``sys.path``, and imports the host's removed or optional modules (``torch._six``, ``visdom.server``);
+    the stubs name the fix when used; the script's exit status is the command's."""
+    import subprocess
+    import sys
+
+    (tmp_path / "tracking").mkdir()
+    (tmp_path / "tracking" / "helper.py").write_text("WHERE = 'beside the script'\n")
+    (tmp_path / "tracking" / "setup_step.py").write_text(
+        "import sys\n"
+        "from torch._six import string_classes\n"
+        "import visdom\nimport visdom.server\n"
+        "import helper\n"
+        "try:\n    visdom.Visdom\nexcept ImportError as error:\n    message = str(error)\n"
+        "print(__name__, sys.argv[1:], string_classes, helper.WHERE, message)\n"
+        "sys.exit(3)\n")
+    ran = subprocess.run([sys.executable, "-m", "slt_ostrack.with_shims", "tracking/setup_step.py", "--workspace_dir",
+                          "."], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 3, ran.stderr[-2000:]
+    assert ran.stdout.strip() == ("__main__ ['--workspace_dir', '.'] (<class 'str'>, <class 'bytes'>) beside the "
+                                  "script visdom.Visdom: visdom is not installed (only the host's debug "
+                                  "visualisation needs it): pip install visdom")
+    missing = subprocess.run([sys.executable, "-m", "slt_ostrack.with_shims", "tracking/nothing.py"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "no script tracking/nothing.py" in missing.stderr
