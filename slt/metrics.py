@@ -16,9 +16,10 @@ inputs (``tests/test_protocols.py``; host tests in ``tests/test_protocol_hosts.p
 
 * ``'lasot'``: per video, all frames count, frame 0 included (its prediction is replaced by the ground truth, as
   PyTracking's ``calc_seq_err_robust`` does; PySOT's ``tools/test.py`` writes the ground truth through its centre
-  convention, half a pixel off, so on PySOT result files success can differ by one threshold of frame 0); frames whose ground truth is
-  invalid or whose target is not visible (full occlusion or out of view) count as failures. Success, precision and
-  normalised-precision curves are averaged over videos; AUC = mean of the averaged success curve. Equal to
+  convention, half a pixel off, so on PySOT result files success can differ by one threshold of frame 0); frames
+  whose ground truth is invalid or whose target is not visible (full occlusion or out of view) count as failures.
+  Success, precision and normalised-precision curves are averaged over videos; AUC = mean of the averaged success
+  curve. Equal to
   PyTracking's ``extract_results`` + ``plot_results`` (visionml/pytracking 7eb9e74) and PySOT's ``OPEBenchmark``
   (STVIR/pysot d04028f8e18c) with LaSOT's absent flags.
 * ``'otb'``: as ``'lasot'`` but visibility flags are ignored (OTB has none). Frames with invalid ground truth (OTB
