@@ -38,8 +38,8 @@ def step_seed(seed: int, rank: int, step: int) -> int:
     return (seed * 1_000_003 + rank) * 1_000_033 + step
 
 
-COUNT_KEYS = frozenset({"skipped", "step"})
-"""Statistics that count (steps skipped, the step): logged as integers."""
+COUNT_KEYS = frozenset({"skipped"})
+"""Statistics that count (optimizer steps skipped): logged as integers."""
 
 
 def format_stats(stats: dict[str, float]) -> str:

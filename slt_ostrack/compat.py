@@ -27,6 +27,7 @@ import importlib.util
 import logging
 import sys
 import types
+from typing import Callable
 
 import torch
 
@@ -43,17 +44,14 @@ def _stay_on_cpu(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003  (signa
     return self
 
 
-def _no_wandb(name: str) -> None:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    raise ImportError(f"wandb.{name}: wandb is not installed (only --use_wandb 1 needs it): pip install wandb")
+def _missing(module: str, needed_by: str) -> Callable[[str], None]:
+    """A stub module's ``__getattr__``: every public attribute raises ImportError naming ``module`` and the fix."""
+    def attribute(name: str) -> None:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise ImportError(f"{module}.{name}: {module} is not installed ({needed_by}): pip install {module}")
 
-
-def _no_visdom(name: str) -> None:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    raise ImportError(f"visdom.{name}: visdom is not installed (only the host's debug visualisation needs it): "
-                      "pip install visdom")
+    return attribute
 
 
 def _no_profile(func=None, **kwargs):  # noqa: ANN001, ANN003, ANN201  (memory_profiler.profile's signature)
@@ -76,11 +74,11 @@ def install() -> None:
             setattr(collections, name, getattr(collections.abc, name))
     if "wandb" not in sys.modules and importlib.util.find_spec("wandb") is None:
         stub = types.ModuleType("wandb")
-        stub.__getattr__ = _no_wandb
+        stub.__getattr__ = _missing("wandb", "only --use_wandb 1 needs it")
         sys.modules["wandb"] = stub
     if "visdom" not in sys.modules and importlib.util.find_spec("visdom") is None:
         stub, server = types.ModuleType("visdom"), types.ModuleType("visdom.server")
-        stub.__getattr__ = server.__getattr__ = _no_visdom
+        stub.__getattr__ = server.__getattr__ = _missing("visdom", "only the host's debug visualisation needs it")
         stub.server = server
         sys.modules.update({"visdom": stub, "visdom.server": server})
     if "memory_profiler" not in sys.modules and importlib.util.find_spec("memory_profiler") is None:
