@@ -97,10 +97,13 @@ def val_auc(model: ReferenceSiamRPN, data: dict) -> float:
 
 
 def recipe_of(args: argparse.Namespace) -> SLTRecipe:
-    """The demo's SLT recipe with the levers of the command line (steps, rate, S, baseline, temperature)."""
+    """The demo's SLT recipe with the levers of the command line (steps, rate, S, baseline, advantage scale,
+    temperature, SCST weight)."""
     return dataclasses.replace(FULL.slt, steps=args.slt_steps, lr=args.slt_lr, samples=args.samples,
+                               slt_weight=args.slt_weight,
                                tracker=dataclasses.replace(FULL.slt.tracker, temperature=args.temperature),
-                               update=dataclasses.replace(FULL.slt.update, baseline=args.baseline))
+                               update=dataclasses.replace(FULL.slt.update, baseline=args.baseline,
+                                                          advantage_scale=args.advantage_scale))
 
 
 def converged_flt(seed: int, args: argparse.Namespace, data: dict, opts: RunOptions) -> tuple[ReferenceSiamRPN, dict]:
@@ -276,7 +279,10 @@ def common_parser(doc: str, seeds: int, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--samples", type=int, default=FULL.slt.samples, help="sampled trajectories per clip")
     parser.add_argument("--baseline", default=FULL.slt.update.baseline,
                         help="SCST baseline: greedy, or mean_of_samples (leave-one-out, needs --samples >= 2)")
+    parser.add_argument("--advantage-scale", default=FULL.slt.update.advantage_scale,
+                        help="slt.scst.scale_advantages: none, batch or group (S >= 2)")
     parser.add_argument("--temperature", type=float, default=FULL.slt.tracker.temperature)
+    parser.add_argument("--slt-weight", type=float, default=FULL.slt.slt_weight, help="weight of the SCST loss")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 

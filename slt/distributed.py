@@ -176,6 +176,14 @@ def average_gradients(params: list[torch.nn.Parameter], finite: bool) -> bool:
     return bool(flat[-1] == 0)
 
 
+def sum_over_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Element-wise sum of ``values`` over all ranks (a copy for one rank)."""
+    values = values.detach().clone()
+    if active_world_size() > 1:
+        dist.all_reduce(values)
+    return values
+
+
 def average_stats(stats: dict[str, float], device: torch.device) -> dict[str, float]:
     """Mean of each scalar statistic over all ranks (identity for one rank)."""
     world = active_world_size()

@@ -118,6 +118,40 @@ def advantages(
     return sampled - BASELINES[baseline](sampled, greedy)
 
 
+SCALES = ("none", "batch", "group")
+SCALE_FLOOR = 0.01
+"""Smallest spread (in mIoU) an advantage scale divides by: a batch whose sampled runs barely differ from their
+baselines (spread 0.001, say) is scaled by at most 1 / 0.01 instead of being blown up to unit size."""
+
+
+def scale_advantages(advantages: Tensor, scale: str = "none", spread: Tensor | None = None) -> Tensor:
+    """Advantages divided by their spread, keeping their signs and zeros (the baseline stays the zero point).
+
+    ``advantages``: ``(N,)`` or ``(S, N)``. ``scale``:
+
+    * ``"none"`` (SLT, as official): unchanged;
+    * ``"batch"``: divided by the root mean square of every advantage of the step, ``sqrt(mean A^2)``
+      (``spread``, a scalar, overrides it: under torchrun, the value over all ranks);
+    * ``"group"``: each clip's ``S`` advantages divided by their root mean square over its own samples
+      (GRPO-style groups; needs ``(S, N)`` with ``S >= 2``).
+
+    The spread is floored at :data:`SCALE_FLOOR`. With Adam the step size ignores a constant loss scale, so what
+    the scale changes is the SCST term's weight against the box loss and, for ``"group"``, between clips.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"unknown advantage scale {scale!r}; expected one of {SCALES}")
+    if scale == "none":
+        return advantages
+    if scale == "group":
+        if advantages.dim() != 2 or advantages.shape[0] < 2:
+            raise ValueError(f"the 'group' advantage scale needs (S, N) advantages with S >= 2 samples, got "
+                             f"{tuple(advantages.shape)}")
+        spread = advantages.pow(2).mean(0, keepdim=True).sqrt()
+    elif spread is None:
+        spread = advantages.pow(2).mean().sqrt()
+    return advantages / spread.clamp_min(SCALE_FLOOR)
+
+
 def sequence_advantages(sampled_iou: Tensor, greedy_iou: Tensor, lengths: Tensor) -> Tensor:
     """SLT's advantage: ``(N, L)`` sampled and greedy per-frame IoUs, ``(N,)`` valid tracked frames -> ``(N,)``.
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from slt import scst
-from slt.distributed import average_gradients, average_stats
+from slt.distributed import average_gradients, average_stats, sum_over_ranks
 from slt.rollout import Rollout, Samples
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ class UpdateConfig:
     ``"frame"`` (PySOT's) or ``"clip"`` (LTR's: a chunk holds whole clips and needs fewer template forwards).
     ``return_fn``/``baseline``: see :func:`slt.scst.advantages` (``"mean_of_samples"`` needs a rollout with
     at least two sampled trajectories per clip, ``explore(..., samples=S)``).
+    ``advantage_scale``: :func:`slt.scst.scale_advantages` (``"none"``, SLT's; ``"batch"``: over the global
+    batch, all ranks; ``"group"``: per clip, needs S >= 2). The logged ``reward`` stays the unscaled mean.
     """
 
     chunk_size: int = 64
@@ -47,16 +49,30 @@ class UpdateConfig:
     return_fn: str = "mean_iou"
     baseline: str = "greedy"
     sample_order: str = "frame"
+    advantage_scale: str = "none"
 
     def __post_init__(self) -> None:
         if self.chunk_norm not in CHUNK_NORMS:
             raise ValueError(f"unknown chunk_norm {self.chunk_norm!r}; expected one of {CHUNK_NORMS}")
+        if self.advantage_scale not in scst.SCALES:
+            raise ValueError(f"unknown advantage_scale {self.advantage_scale!r}; expected one of {scst.SCALES}")
 
 
 def rollout_advantages(rollout: Rollout, config: UpdateConfig) -> Tensor:
-    """``(S, N)`` advantages of the rollout's sampled trajectories under ``config``'s return and baseline."""
+    """``(S, N)`` advantages of the rollout's sampled trajectories under ``config``'s return and baseline
+    (unscaled)."""
     return scst.advantages(rollout.sampled_iou, rollout.greedy_iou, rollout.lengths,
                            return_fn=config.return_fn, baseline=config.baseline)
+
+
+def scaled_advantages(advantages: Tensor, config: UpdateConfig) -> Tensor:
+    """``config.advantage_scale`` applied to ``(S, N)`` advantages; the ``"batch"`` spread is taken over every
+    rank's advantages under torchrun, so a 2-rank run updates as one process on the same global batch."""
+    spread = None
+    if config.advantage_scale == "batch":
+        moments = sum_over_ranks(torch.stack([advantages.pow(2).sum(), advantages.new_tensor(float(advantages.numel()))]))
+        spread = (moments[0] / moments[1]).sqrt()
+    return scst.scale_advantages(advantages, config.advantage_scale, spread)
 
 
 def rollout_stats(rollout: Rollout, advantages: Tensor) -> dict[str, float]:
@@ -109,7 +125,7 @@ def slt_update(
     if not bool(advantages.ne(0).any()):
         logger.info("every sampled trajectory scored exactly its baseline (all advantages 0, greedy mIoU %.4f): "
                     "the SCST term has no gradient this step, only the box loss trains", stats["greedy_miou"])
-    samples = rollout.samples(advantages, config.sample_order)
+    samples = rollout.samples(scaled_advantages(advantages, config), config.sample_order)
     if device is not None:
         samples = samples.to(device)
     total = len(samples)

@@ -1,6 +1,7 @@
 """Data-parallel SLT with real sampling: 2 gloo ranks with global batch 4 equal one process on the same 4 clips,
 because every loop shards with slt.distributed.step_indices and exploration draws are keyed by clip."""
 
+import dataclasses
 import os
 import socket
 
@@ -16,21 +17,22 @@ from slt.distributed import DistContext, StepShardSampler, step_indices
 from slt.reference.train import RunOptions, SLTRecipe, build_model, run_slt
 
 RECIPE = SLTRecipe(steps=1, num_seq=4, num_frames=4, lr=1e-3)
+BATCH_SCALED = dataclasses.replace(RECIPE, update=dataclasses.replace(RECIPE.update, advantage_scale="batch"))
 
 
-def train_one_step(data_root, out, context):
+def train_one_step(data_root, out, context, recipe=RECIPE):
     torch.set_num_threads(1)
     model = build_model(seed=0)
     opts = RunOptions(out_dir=out, seed=0, progress=False, tensorboard=False, dist=context)
-    history = run_slt(model, [Got10k(data_root)], RECIPE, opts)
+    history = run_slt(model, [Got10k(data_root)], recipe, opts)
     return model, history
 
 
-def rank_main(rank, world, port, data_root, out):
+def rank_main(rank, world, port, data_root, out, recipe):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        train_one_step(data_root, out, DistContext(rank=rank, world_size=world))
+        train_one_step(data_root, out, DistContext(rank=rank, world_size=world), recipe)
     finally:
         dist.destroy_process_group()
 
@@ -65,13 +67,14 @@ def test_a_step_sampler_restarted_inside_its_range_yields_the_rest_of_the_same_s
         sampler.start_at(4)
 
 
-def test_two_ranks_equal_one_process_and_the_same_seed_reproduces(data_root, tmp_path):
-    single, history = train_one_step(data_root, tmp_path / "single", DistContext())
-    again, history_again = train_one_step(data_root, tmp_path / "again", DistContext())
+@pytest.mark.parametrize("recipe", [RECIPE, BATCH_SCALED], ids=["slt", "batch-scaled advantages"])
+def test_two_ranks_equal_one_process_and_the_same_seed_reproduces(data_root, tmp_path, recipe):
+    single, history = train_one_step(data_root, tmp_path / "single", DistContext(), recipe)
+    again, history_again = train_one_step(data_root, tmp_path / "again", DistContext(), recipe)
     assert history == [{**h, "seconds": history[i]["seconds"]} for i, h in enumerate(history_again)]
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in single.state_dict().items())
     assert history[0]["reward"] != 0.0  # real sampling: the sampled trajectories left the greedy ones
-    mp.spawn(rank_main, args=(2, free_port(), data_root, tmp_path / "ddp"), nprocs=2, join=True)
+    mp.spawn(rank_main, args=(2, free_port(), data_root, tmp_path / "ddp", recipe), nprocs=2, join=True)
     state = load_checkpoint(CheckpointManager(tmp_path / "ddp" / "slt" / "checkpoints", "slt").latest())
     assert state["step"] == 1
     reference = single.state_dict()

@@ -181,6 +181,25 @@ def test_several_samples_per_clip_reach_the_leave_one_out_baseline_through_slt_u
     assert stats["grad_norm"] == pytest.approx(float(direct), rel=1e-4)
 
 
+def test_group_scaled_advantages_reach_the_actor_and_the_logged_reward_stays_unscaled(model):
+    """advantage_scale='group' through slt_update: the gradient is the actor's on the per-clip scaled
+    advantages; the logged reward is the mean of the unscaled ones."""
+    rollout = explore(ReferenceTracker(model), clip_batch(), samples=3)
+    config = UpdateConfig(chunk_size=0, grad_clip=0, baseline="mean_of_samples", advantage_scale="group")
+    raw = scst.advantages(rollout.sampled_iou, None, rollout.lengths, baseline="mean_of_samples")
+    scaled = scst.scale_advantages(raw, "group")
+    assert not torch.allclose(scaled, raw)
+    actor = ReferenceSLTActor(ReferenceTracker(model), box_weight=0.0)
+    stats = slt_update(actor, model.parameters(), torch.optim.SGD(model.parameters(), lr=0.0), rollout, config)
+    assert stats["reward"] == pytest.approx(float(raw.mean()), abs=1e-6)
+    model.zero_grad()
+    actor(rollout.samples(scaled))[0].backward()
+    direct = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
+    assert stats["grad_norm"] == pytest.approx(float(direct), rel=1e-4)
+    with pytest.raises(ValueError, match="advantage_scale"):
+        UpdateConfig(advantage_scale="whiten")
+
+
 def test_exploration_draws_are_keyed_by_clip_not_batch_position(model):
     """A clip explores alike whatever else is in its batch and wherever it sits; two clips draw differently."""
     batch = clip_batch()

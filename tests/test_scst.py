@@ -44,6 +44,29 @@ def test_mean_of_samples_baseline_is_leave_one_out():
         scst.advantages(sampled[:1, 0], None, torch.tensor([2]), baseline="mean_of_samples")
 
 
+def test_batch_scale_divides_by_the_root_mean_square_and_keeps_signs_and_zeros():
+    adv = torch.tensor([[0.3, -0.4, 0.0]])  # (S=1, N=3): rms sqrt(0.25 / 3)
+    scaled = scst.scale_advantages(adv, "batch")
+    assert torch.allclose(scaled, adv / (0.25 / 3) ** 0.5)
+    assert scaled[0, 2] == 0.0 and scaled[0, 0] > 0 > scaled[0, 1]
+    assert torch.allclose(scst.scale_advantages(adv, "batch", spread=torch.tensor(0.5)), adv * 2)
+    assert torch.equal(scst.scale_advantages(adv, "none"), adv)
+    tiny = torch.tensor([0.001, 0.0])
+    assert torch.allclose(scst.scale_advantages(tiny, "batch"), tiny / scst.SCALE_FLOOR)
+    with pytest.raises(ValueError, match="unknown advantage scale"):
+        scst.scale_advantages(adv, "whiten")
+
+
+def test_group_scale_is_per_clip_over_its_samples():
+    adv = torch.tensor([[0.2, 0.0, 0.03], [-0.2, 0.0, 0.0]])  # (S=2, N=3)
+    scaled = scst.scale_advantages(adv, "group")
+    assert torch.allclose(scaled[:, 0], torch.tensor([1.0, -1.0]))
+    assert torch.equal(scaled[:, 1], torch.zeros(2))  # both samples at the baseline: the floor, not 0 / 0
+    assert torch.allclose(scaled[:, 2], torch.tensor([0.03 / 0.0004500 ** 0.5, 0.0]))
+    with pytest.raises(ValueError, match="S >= 2"):
+        scst.scale_advantages(adv[:1], "group")
+
+
 def test_no_baseline_and_greedy_baseline_values():
     sampled = torch.tensor([[0.6, 0.6]])
     greedy = torch.tensor([[0.2, 0.4]])
