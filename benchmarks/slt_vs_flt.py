@@ -27,6 +27,11 @@ Each seed's converged FLT (``seed<n>/flt_annealed.pth``, ``flt_anneal.json``) an
 
     python benchmarks/slt_vs_flt.py --seeds 5 --out /tmp/slt_vs_flt
 
+An SLT lever that keeps a step's cost (rate, SCST weight, advantage scale) is measured against the controls
+of an earlier run, which ``--controls-from`` copies into a new ``--out`` (the SLT, +SS+SO and +SS arms rerun):
+
+    python benchmarks/slt_vs_flt.py --seeds 5 --out /tmp/lever --controls-from /tmp/slt_vs_flt --slt-lr 3e-4
+
 or, the seeds in parallel and then the table:
 
     for s in 0 1 2 3 4; do OMP_NUM_THREADS=1 python benchmarks/slt_vs_flt.py --only-seed $s --out /tmp/slt_vs_flt & done
@@ -41,6 +46,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -142,16 +148,46 @@ def check_settings(path: Path, settings: dict) -> None:
                          "reused under the new ones: use another --out")
 
 
+CONTROL_ARMS = ("FLT", "FLT continued")
+"""Arms that do not depend on the SLT recipe (``FLT continued`` also names its per-rate runs)."""
+
+
+def reuse_controls(source: Path, out: Path, settings: dict) -> None:
+    """Start ``out`` (a seed folder) from ``source``'s converged FLT and FLT-continued arms, so that an SLT lever
+    is measured against the same controls without retraining them. ``source`` must record the same settings
+    except the SLT recipe's (raises ``ValueError`` naming the keys). The controls keep the budget of the run
+    that trained them (its SLT arm's CPU seconds, printed with the table): fair for a lever that leaves the
+    cost of an SLT step unchanged (rate, weights, scales), not for one that changes it (S, N, T, steps)."""
+    saved = json.loads((source / "settings.json").read_text())
+    ours = json.loads(json.dumps(settings))
+    changed = sorted(k for k in set(saved) | set(ours) if k != "slt" and saved.get(k) != ours.get(k))
+    if changed:
+        raise ValueError(f"--controls-from {source}: its controls were trained under other settings "
+                         f"({', '.join(changed)})")
+    arms = json.loads((source / "arms.json").read_text())
+    controls = {k: {**v, "reused_from": str(source)} for k, v in arms.items() if k.startswith(CONTROL_ARMS)}
+    missing = [k for k in ("FLT", "FLT continued") if k not in controls]
+    if missing:
+        raise ValueError(f"--controls-from {source}: arms.json has no {', '.join(missing)} arm (run it to the end)")
+    for name in ["flt_annealed.pth", "flt_anneal.json"] + [f"{k.replace(' ', '_')}.pth" for k in controls
+                                                            if k.startswith("FLT continued lr")]:
+        shutil.copyfile(source / name, out / name)
+    (out / "arms.json").write_text(json.dumps(controls, indent=2) + "\n")
+    logging.info("%s: converged FLT and %d control arms reused from %s", out, len(controls), source)
+
+
 def run_seed(seed: int, args: argparse.Namespace, data: dict) -> dict:
     """All arms of one seed (module doc), resumed arm by arm from ``seed<n>/arms.json``."""
     out = args.out / f"seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
     opts = RunOptions(out_dir=out, seed=seed, progress=not args.no_progress, tensorboard=False)
     slt_recipe = recipe_of(args)
-    check_settings(out / "settings.json", {"slt": dataclasses.asdict(slt_recipe),
-                                           "continued_lrs": list(args.continued_lrs), "test_videos": args.test_videos,
-                                           "val_videos": args.val_videos, "train_videos": args.train_videos,
-                                           "flt": [args.flt_steps, args.round_steps, args.patience, args.max_rounds]})
+    settings = {"slt": dataclasses.asdict(slt_recipe), "continued_lrs": list(args.continued_lrs),
+                "test_videos": args.test_videos, "val_videos": args.val_videos, "train_videos": args.train_videos,
+                "flt": [args.flt_steps, args.round_steps, args.patience, args.max_rounds]}
+    if args.controls_from is not None and not (out / "arms.json").exists():
+        reuse_controls(args.controls_from / f"seed{seed}", out, settings)
+    check_settings(out / "settings.json", settings)
     model, flt_record = converged_flt(seed, args, data, opts)
     flt_weights = {k: v.clone() for k, v in model.state_dict().items()}
     record = out / "arms.json"
@@ -301,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = common_parser(__doc__, 5, "slt_out/benchmarks/slt_vs_flt")
     parser.add_argument("--continued-lrs", type=float, nargs="+", default=[3e-4, 1e-4, 3e-5],
                         help="learning rates of FLT continued; the best on validation videos is the row")
+    parser.add_argument("--controls-from", type=Path, default=None,
+                        help="another --out of this benchmark whose converged FLT and FLT-continued arms a new "
+                             "--out starts from (same settings but the SLT recipe's): an SLT lever that keeps a "
+                             "step's cost, measured against the same controls")
     parser.add_argument("--only-seed", type=int, default=None,
                         help="run this seed alone and keep its results (seeds can run in parallel processes, "
                              "e.g. one per core with OMP_NUM_THREADS=1); a later run without it prints the table")

@@ -2,6 +2,7 @@
 that stops an arm, and the FLT annealing that stops when validation stops rising."""
 
 import copy
+import json
 import importlib.util
 from pathlib import Path
 
@@ -134,3 +135,28 @@ def test_annealing_stops_when_validation_stops_rising_and_keeps_the_best_round(t
 def test_ss_objective_is_checked():
     with pytest.raises(ValueError, match="objective"):
         SLTRecipe(objective="reward")
+
+
+def test_controls_are_reused_under_the_same_settings_and_refused_under_others(tmp_path):
+    """--controls-from: the converged FLT, the FLT-continued runs and their arms are copied into a new seed
+    folder when only the SLT recipe differs; another control setting is refused naming the key."""
+    bench = _benchmark()
+    source, out = tmp_path / "base" / "seed0", tmp_path / "lever" / "seed0"
+    source.mkdir(parents=True)
+    out.mkdir(parents=True)
+    settings = {"slt": {"lr": 1e-4}, "continued_lrs": [1e-4], "test_videos": 3, "val_videos": 2, "train_videos": 4,
+                "flt": [10, 5, 1, 1]}
+    (source / "settings.json").write_text(json.dumps(settings))
+    arms = {"FLT": {"auc": 40.0}, "SLT": {"auc": 45.0}, "+SS": {"auc": 41.0},
+            "FLT continued lr 0.0001": {"val_auc": 42.0}, "FLT continued": {"auc": 42.5, "lr": 1e-4}}
+    (source / "arms.json").write_text(json.dumps(arms))
+    for name in ("flt_annealed.pth", "flt_anneal.json", "FLT_continued_lr_0.0001.pth"):
+        (source / name).write_bytes(name.encode())
+    bench.reuse_controls(source, out, {**settings, "slt": {"lr": 3e-4}})
+    reused = json.loads((out / "arms.json").read_text())
+    assert sorted(reused) == ["FLT", "FLT continued", "FLT continued lr 0.0001"]
+    assert reused["FLT continued"]["auc"] == 42.5 and reused["FLT"]["reused_from"] == str(source)
+    assert (out / "FLT_continued_lr_0.0001.pth").read_bytes() == b"FLT_continued_lr_0.0001.pth"
+    assert (out / "flt_annealed.pth").read_bytes() == b"flt_annealed.pth"
+    with pytest.raises(ValueError, match="continued_lrs"):
+        bench.reuse_controls(source, tmp_path, {**settings, "continued_lrs": [3e-4]})
