@@ -27,18 +27,20 @@ def success_plot(ious: Mapping[str, np.ndarray], path: str | Path, title: str = 
     return _save(fig, path)
 
 
-def training_curves(history: Sequence[Mapping[str, float]], path: str | Path, window: int = 10) -> Path:
+def training_curves(history: Sequence[Mapping[str, float]], path: str | Path, window: int = 10,
+                    validation: Sequence[tuple[int, float]] = ()) -> Path:
     """SLT training: reward (mean IoU gap) and greedy / sampled mean IoU per step, raw and smoothed, and the
-    greedy mean IoU on fixed validation clips where the history has it (``val_greedy_miou``)."""
+    greedy mean IoU on fixed validation clips where the history has it (``val_greedy_miou``) or, measured
+    outside the loop, as ``validation`` ``(step, mean IoU)`` pairs (step 0: the starting weights)."""
     steps = np.array([h["step"] for h in history])
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     for key, label in (("greedy_miou", "greedy mIoU"), ("sampled_miou", "sampled mIoU")):
         values = np.array([h[key] for h in history])
         line, = bottom.plot(steps, values, alpha=0.25)
         bottom.plot(steps, _smooth(values, window), color=line.get_color(), linewidth=2, label=label)
-    measured = [h for h in history if "val_greedy_miou" in h]
+    measured = [(h["step"], h["val_greedy_miou"]) for h in history if "val_greedy_miou" in h] + list(validation)
     if measured:
-        bottom.plot([h["step"] for h in measured], [h["val_greedy_miou"] for h in measured], "o-", color="black",
+        bottom.plot(*zip(*sorted(measured)), "o-", color="black",
                     linewidth=2, label="greedy mIoU, validation clips")
     reward = np.array([h["reward"] for h in history])
     top.plot(steps, reward, alpha=0.25, color="tab:green")
